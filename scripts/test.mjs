@@ -1,0 +1,26 @@
+// `npm test`: installs what the tests need, typechecks, runs every uvu test file, and ends with
+// a single `N passed, N failed` line.
+import { spawnSync } from 'node:child_process';
+import { ensurePackages } from './deps.mjs';
+
+ensurePackages(['nasm', 'gcc-multilib', 'qemu-system-x86'], 'the tests');
+
+let passed = 0, failed = 0;
+
+console.log('> tsc --noEmit');
+const tsc = spawnSync('npx', ['tsc', '--noEmit'], { stdio: 'inherit' });
+if (tsc.status === 0) passed++; else { failed++; console.log('typecheck FAILED'); }
+
+const pattern = process.argv[2] ?? '\\.test\\.ts$';
+const uvu = spawnSync(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'tests', pattern], {
+  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, maxBuffer: 1 << 28,
+});
+const out = uvu.stdout.toString();
+process.stdout.write(out);
+const num = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? NaN);
+const total = num('Total'), ok = num('Passed'), skipped = num('Skipped');
+if (Number.isNaN(total)) { failed++; console.log('test runner did not finish'); }
+else { passed += ok; failed += total - ok - (skipped || 0); if (uvu.status !== 0 && total === ok + (skipped || 0)) failed++; }
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
