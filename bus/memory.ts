@@ -34,7 +34,7 @@ export class PhysicalMemory {
   onCodeWrite: (physAddr: number, length: number) => void = () => {};
 
   constructor(ramSize: number, opts: { shared?: boolean } = {}) {
-    if (ramSize <= 0 || ramSize % 4096 !== 0 || ramSize > 0xc0000000) throw new RangeError(`RAM size ${ramSize} must be a positive multiple of 4 KiB below 3 GiB`);
+    if (ramSize <= 0 || ramSize % 4096 !== 0 || ramSize > 0x80000000) throw new RangeError(`RAM size ${ramSize} must be a positive multiple of 4 KiB, at most 2 GiB`);
     this.ramSize = ramSize;
     const buf = opts.shared ? new SharedArrayBuffer(ramSize) : new ArrayBuffer(ramSize);
     this.ram = new Uint8Array(buf);

@@ -1,0 +1,931 @@
+/**
+ * The i686 CPU: architectural state, the software TLB, segmented memory access, lazy flags and
+ * the block-cached execution loop. Instruction semantics live in ops-*.ts, protection and
+ * interrupt delivery in protect.ts, decoding in decode.ts.
+ */
+import type { PhysicalMemory } from '../bus/memory.js';
+import { PageKind } from '../bus/memory.js';
+import type { IoBus } from '../bus/io.js';
+import type { Clock } from '../bus/clock.js';
+import { ARITH, AF, CF, DF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRITABLE, AC, ID, NT, IOPL, VIF, VIP } from './flags.js';
+import { X87 } from './fpu/x87.js';
+import type { Block, Insn } from './decode.js';
+import { decodeBlock } from './decode.js';
+import { deliverInterrupt, Vec } from './protect.js';
+import { MsrState, MSR_TSC } from './msr.js';
+
+export const enum Reg { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI }
+export const enum Seg { ES, CS, SS, DS, FS, GS }
+/** Pseudo segment index used by the decoder when no segment applies (LEA). */
+export const SEG_NONE = 6;
+
+export interface InterruptController {
+  hasInterrupt(): boolean;
+  /** Returns the vector of the highest-priority pending interrupt and moves it in service. */
+  acknowledge(): number;
+}
+
+/** Thrown (as this singleton) by a handler that raised a fault; details are on the CPU. */
+export const FAULT = { fault: true } as const;
+
+// Software TLB entry bits (low 12 bits of an entry; the high 20 hold the physical page).
+export const TLB_SR = 1, TLB_SW = 2, TLB_UR = 4, TLB_UW = 8;
+/** Not plain RAM: go through PhysicalMemory. */
+export const TLB_SLOW = 16;
+export const TLB_GLOBAL = 32;
+const TLB_LIST_MAX = 8192;
+
+export const CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20, CR0_WP = 0x10000, CR0_AM = 0x40000, CR0_NW = 0x20000000, CR0_CD = 0x40000000, CR0_PG = 0x80000000 | 0;
+export const CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200;
+
+export class CPU {
+  readonly mem: PhysicalMemory;
+  readonly io: IoBus;
+  readonly clock: Clock;
+  readonly ram: Uint8Array;
+  private readonly ram32: Int32Array;
+  private readonly codePages: Uint8Array;
+
+  readonly regs = new Int32Array(8);
+  readonly r16 = new Uint16Array(this.regs.buffer);
+  readonly r8 = new Uint8Array(this.regs.buffer);
+  eip = 0;
+
+  /** Materialized EFLAGS bits; the arithmetic bits in `lazyMask` are stale and derived from lazy state. */
+  flags = 2;
+  lazyMask = 0;
+  lazyKind: Lazy = Lazy.Add;
+  lazyA = 0;
+  lazyB = 0;
+  lazyRes = 0;
+  /** Top bit index of the last arithmetic operation (7, 15 or 31). */
+  lazyTop = 31;
+
+  // Segment registers: selector and descriptor cache. Index 6 = LDTR, 7 = TR.
+  readonly sel = new Uint16Array(8);
+  readonly segBase = new Int32Array(8);
+  readonly segLimit = new Uint32Array(8);
+  /** Descriptor attribute bits 8..23 of the high dword (type, S, DPL, P, AVL, D/B, G) as stored in the GDT. */
+  readonly segAttr = new Uint16Array(8);
+  /** Valid offset windows for reads and writes (expand-down and unusable segments folded in). */
+  readonly segRLo = new Uint32Array(7);
+  readonly segRHi = new Float64Array(7);
+  readonly segWLo = new Uint32Array(7);
+  readonly segWHi = new Float64Array(7);
+
+  gdtBase = 0; gdtLimit = 0xffff;
+  idtBase = 0; idtLimit = 0x3ff;
+
+  readonly cr = new Int32Array(5);
+  readonly dr = new Int32Array(8);
+  cpl = 0;
+  /** CS.D: default operand and address size of the code segment. */
+  code32 = false;
+  /** SS.B: ESP or SP. */
+  stack32 = false;
+  readonly msr = new MsrState();
+  readonly fpu: X87;
+
+  // TLB: one entry per 4 KiB linear page.
+  readonly tlb = new Int32Array(1 << 20);
+  private readonly tlbList = new Int32Array(TLB_LIST_MAX);
+  private tlbCount = 0;
+  private tlbOverflow = false;
+  /** Masks for the current privilege: (entry & mask) === bit means the fast path applies. */
+  rBit = TLB_SR; rMask = TLB_SR | TLB_SLOW;
+  wBit = TLB_SW; wMask = TLB_SW | TLB_SLOW;
+
+  // Decoded code.
+  private readonly blocks = new Map<number, Block>();
+  private readonly pageBlocks = new Map<number, Block[]>();
+  private curBlock: Block | null = null;
+  /** Set by a handler (or a code write) to leave the current block after this instruction. */
+  exitBlock = false;
+
+  halted = false;
+  shutdown = false;
+  /** Interrupt shadow after STI / MOV SS / POP SS: one instruction runs before INTR is checked. */
+  private shadow = false;
+  private intrCheck = true;
+  private nmiPending = false;
+  nmiBlocked = false;
+  interrupts: InterruptController | null = null;
+  onShutdown: (reason: string) => void = () => {};
+  onHypercall: (cpu: CPU) => boolean = () => false;
+  /** Retired instructions. */
+  instructions = 0;
+
+  // Fault being raised (valid while FAULT propagates).
+  faultVector = 0;
+  faultCode = 0;
+  faultHasCode = false;
+  /** Nesting depth of exception delivery, for #DF and triple fault. */
+  deliveryDepth = 0;
+  firstFault = -1;
+  /** TSC = clock TSC + offset (WRMSR to the TSC moves the offset). */
+  tscOffset = 0;
+  /** Extra CPUID leaves supplied by the platform (e.g. the KVM paravirtual leaves); null = default. */
+  cpuidHook: ((leaf: number, sub: number) => [number, number, number, number] | null) | null = null;
+  /** Optional CPUID.1 bits: APIC (when a local APIC is attached) and the hypervisor-present bit. */
+  cpuidApic = false;
+  cpuidHypervisor = false;
+
+  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock }) {
+    this.mem = opts.mem;
+    this.io = opts.io;
+    this.clock = opts.clock;
+    this.ram = opts.mem.ram;
+    this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
+    this.codePages = opts.mem.codePages;
+    opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
+    this.msr.handlers.set(MSR_TSC, {
+      read: () => BigInt(this.readTsc()),
+      write: (v) => { this.tscOffset = Number(v) - this.clock.tsc(); return true; },
+    });
+    this.fpu = new X87({
+      read8: (l) => this.readLin8(l), read16: (l) => this.readLin16(l), read32: (l) => this.readLin32(l),
+      write8: (l, v) => this.writeLin8(l, v), write16: (l, v) => this.writeLin16(l, v), write32: (l, v) => this.writeLin32(l, v),
+      probeWrite: (l, n) => this.probeWrite(l, n),
+      raiseMF: () => this.raise(Vec.MF),
+      signalFerr: () => {},
+      cr0NE: () => (this.cr[0] & CR0_NE) !== 0,
+      eflags: () => this.getEflags(),
+    });
+    this.reset();
+  }
+
+  /** Power-on reset (INIT state of the SDM, table 9-1). */
+  reset(): void {
+    this.regs.fill(0);
+    this.regs[Reg.EDX] = 0x0663; // family 6 model 6 stepping 3 signature
+    this.eip = 0xfff0;
+    this.flags = 2; this.lazyMask = 0;
+    this.cr.fill(0);
+    this.cr[0] = CR0_ET | CR0_CD | CR0_NW;
+    this.dr.fill(0); this.dr[6] = 0xffff0ff0 | 0; this.dr[7] = 0x400;
+    for (let s = 0; s < 6; s++) this.loadRealSeg(s, 0);
+    this.sel[Seg.CS] = 0xf000; this.segBase[Seg.CS] = 0xffff0000 | 0;
+    for (const s of [6, 7]) { this.sel[s] = 0; this.segBase[s] = 0; this.segLimit[s] = 0xffff; this.segAttr[s] = s === 6 ? 0x82 : 0x8b; }
+    this.gdtBase = 0; this.gdtLimit = 0xffff; this.idtBase = 0; this.idtLimit = 0x3ff;
+    this.cpl = 0; this.code32 = false; this.stack32 = false;
+    this.msr.reset();
+    this.fpu.reset();
+    this.halted = false; this.shutdown = false; this.shadow = false; this.nmiPending = false; this.nmiBlocked = false;
+    this.deliveryDepth = 0;
+    this.flushTlb(true);
+    this.updatePrivilege();
+  }
+
+  /** Flat 32-bit protected mode at ring 0 without a GDT in memory (for loaders and tests). */
+  loadFlat32(): void {
+    this.cr[0] |= CR0_PE;
+    for (let s = 0; s < 6; s++) {
+      const code = s === Seg.CS;
+      this.setSegCache(s, code ? 0x08 : 0x10, 0, 0xffffffff, code ? 0xc09b : 0xc093);
+    }
+    this.cpl = 0; this.code32 = true; this.stack32 = true;
+    this.flags = 2; this.lazyMask = 0;
+    this.halted = false; this.shutdown = false;
+    this.flushTlb(true);
+    this.updatePrivilege();
+  }
+
+  // ---------------------------------------------------------------- flags
+
+  getEflags(): number {
+    const m = this.lazyMask;
+    if (m === 0) return this.flags;
+    let f = this.flags & ~m;
+    if (m & CF) f |= this.lazyCF();
+    if (m & PF) f |= PARITY[this.lazyRes & 0xff]!;
+    if (m & AF) f |= (this.lazyA ^ this.lazyB ^ this.lazyRes) & AF;
+    if (m & ZF) f |= ((this.lazyRes << (31 - this.lazyTop)) === 0) ? ZF : 0;
+    if (m & SF) f |= ((this.lazyRes >>> this.lazyTop) & 1) ? SF : 0;
+    if (m & OF) f |= this.lazyOF();
+    return f;
+  }
+
+  /** Writes every EFLAGS bit (mode-dependent masking is the caller's job). */
+  setEflags(v: number): void {
+    const old = this.flags;
+    this.flags = (v & EFLAGS_WRITABLE) | 2;
+    this.lazyMask = 0;
+    if ((old ^ this.flags) & (IF | TF | VM)) { this.intrCheck = true; this.exitBlock = true; }
+    if ((old ^ this.flags) & (VM | AC)) this.updatePrivilege();
+  }
+
+  private lazyCF(): number {
+    const a = this.lazyA, b = this.lazyB, r = this.lazyRes;
+    const c = this.lazyKind === Lazy.Add ? (a & b) | ((a ^ b) & ~r) : (~a & b) | (~(a ^ b) & r);
+    return (c >>> this.lazyTop) & 1;
+  }
+
+  private lazyOF(): number {
+    const a = this.lazyA, b = this.lazyB, r = this.lazyRes;
+    const o = this.lazyKind === Lazy.Add ? (a ^ r) & (b ^ r) : (a ^ b) & (a ^ r);
+    return ((o >>> this.lazyTop) & 1) ? OF : 0;
+  }
+
+  getCF(): number { return (this.lazyMask & CF) ? this.lazyCF() : this.flags & CF; }
+  getZF(): boolean { return (this.lazyMask & ZF) ? (this.lazyRes << (31 - this.lazyTop)) === 0 : (this.flags & ZF) !== 0; }
+  getSF(): boolean { return (this.lazyMask & SF) ? ((this.lazyRes >>> this.lazyTop) & 1) !== 0 : (this.flags & SF) !== 0; }
+  getOF(): boolean { return (this.lazyMask & OF) ? this.lazyOF() !== 0 : (this.flags & OF) !== 0; }
+  getPF(): boolean { return (this.lazyMask & PF) ? PARITY[this.lazyRes & 0xff] !== 0 : (this.flags & PF) !== 0; }
+  getAF(): boolean { return (this.lazyMask & AF) ? ((this.lazyA ^ this.lazyB ^ this.lazyRes) & AF) !== 0 : (this.flags & AF) !== 0; }
+
+  /** Records an ADD/SUB-class result; all six arithmetic flags become lazy. */
+  setLazy(kind: Lazy, a: number, b: number, res: number, top: number): void {
+    this.lazyKind = kind; this.lazyA = a; this.lazyB = b; this.lazyRes = res; this.lazyTop = top;
+    this.lazyMask = ARITH;
+  }
+
+  /** Logic result: CF=OF=AF=0, SF/ZF/PF from the result. */
+  setLogic(res: number, top: number): void {
+    this.flags &= ~(CF | OF | AF | this.lazyMask);
+    this.lazyRes = res; this.lazyTop = top; this.lazyA = 0; this.lazyB = 0;
+    this.lazyMask = SF | ZF | PF;
+  }
+
+  /** Sets arithmetic flags explicitly, keeping any others. */
+  setArith(bits: number, mask: number): void {
+    const f = this.getEflags();
+    this.flags = (f & ~mask) | (bits & mask);
+    this.lazyMask = 0;
+  }
+
+  /** Materializes the flags; needed before an op that keeps some of them (INC/DEC keep CF). */
+  materialize(): void {
+    if (this.lazyMask) { this.flags = this.getEflags(); this.lazyMask = 0; }
+  }
+
+  test(cond: number): boolean {
+    switch (cond) {
+      case 0: return this.getOF();
+      case 1: return !this.getOF();
+      case 2: return this.getCF() !== 0;
+      case 3: return this.getCF() === 0;
+      case 4: return this.getZF();
+      case 5: return !this.getZF();
+      case 6: return this.getCF() !== 0 || this.getZF();
+      case 7: return this.getCF() === 0 && !this.getZF();
+      case 8: return this.getSF();
+      case 9: return !this.getSF();
+      case 10: return this.getPF();
+      case 11: return !this.getPF();
+      case 12: return this.getSF() !== this.getOF();
+      case 13: return this.getSF() === this.getOF();
+      case 14: return this.getZF() || this.getSF() !== this.getOF();
+      default: return !this.getZF() && this.getSF() === this.getOF();
+    }
+  }
+
+  // ---------------------------------------------------------------- registers
+
+  getReg8(r: number): number { return this.r8[(r & 3) << 2 | r >> 2]!; }
+  setReg8(r: number, v: number): void { this.r8[(r & 3) << 2 | r >> 2] = v; }
+  getReg16(r: number): number { return this.r16[r << 1]!; }
+  setReg16(r: number, v: number): void { this.r16[r << 1] = v; }
+  getReg(size: number, r: number): number {
+    return size === 4 ? this.regs[r]! : size === 2 ? this.r16[r << 1]! : this.r8[(r & 3) << 2 | r >> 2]!;
+  }
+  setReg(size: number, r: number, v: number): void {
+    if (size === 4) this.regs[r] = v; else if (size === 2) this.r16[r << 1] = v; else this.r8[(r & 3) << 2 | r >> 2] = v;
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  raise(vector: number, code?: number): never {
+    this.faultVector = vector;
+    this.faultHasCode = code !== undefined;
+    this.faultCode = code ?? 0;
+    throw FAULT;
+  }
+
+  gp(code = 0): never { return this.raise(Vec.GP, code); }
+  ud(): never { return this.raise(Vec.UD); }
+
+  // ---------------------------------------------------------------- TLB and paging
+
+  /** Drop TLB entries; global ones survive unless `all`. */
+  flushTlb(all: boolean): void {
+    const tlb = this.tlb;
+    if (this.tlbOverflow) {
+      if (all) tlb.fill(0);
+      else for (let i = 0; i < tlb.length; i++) { if ((tlb[i]! & TLB_GLOBAL) === 0) tlb[i] = 0; }
+      this.tlbCount = 0; this.tlbOverflow = false;
+      if (!all) this.rebuildTlbList();
+      return;
+    }
+    let kept = 0;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const page = this.tlbList[i]!;
+      if (!all && (tlb[page]! & TLB_GLOBAL)) this.tlbList[kept++] = page;
+      else tlb[page] = 0;
+    }
+    this.tlbCount = kept;
+  }
+
+  private rebuildTlbList(): void {
+    const tlb = this.tlb;
+    for (let i = 0; i < tlb.length; i++) {
+      if (tlb[i] !== 0) {
+        if (this.tlbCount === TLB_LIST_MAX) { this.tlbOverflow = true; return; }
+        this.tlbList[this.tlbCount++] = i;
+      }
+    }
+  }
+
+  invlpg(lin: number): void { this.tlb[lin >>> 12] = 0; }
+
+  /**
+   * Translates a linear address for an access, walking the page tables and filling the TLB.
+   * Raises #PF with the architectural error code and CR2 on failure.
+   */
+  translate(lin: number, write: boolean, user: boolean): number {
+    const vpage = lin >>> 12;
+    let phys: number, perm: number, global = 0;
+    const cr0 = this.cr[0]!;
+    if (cr0 & CR0_PG) {
+      const cr4 = this.cr[4]!;
+      const pdeAddr = ((this.cr[3]! & ~0xfff) | ((lin >>> 20) & 0xffc)) >>> 0;
+      let pde = this.physRead32(pdeAddr);
+      if (!(pde & 1)) this.pageFault(lin, 0, write, user);
+      let pte: number, pteAddr: number;
+      let userOk: boolean, writeOk: boolean;
+      if ((pde & 0x80) && (cr4 & CR4_PSE)) {
+        // 4 MiB page: the PDE is the leaf.
+        pte = pde; pteAddr = pdeAddr;
+        phys = ((pde & 0xffc00000) | (lin & 0x3ff000)) >>> 0;
+        userOk = (pde & 4) !== 0; writeOk = (pde & 2) !== 0;
+      } else {
+        pteAddr = ((pde & ~0xfff) | ((lin >>> 10) & 0xffc)) >>> 0;
+        pte = this.physRead32(pteAddr);
+        if (!(pte & 1)) this.pageFault(lin, 0, write, user);
+        phys = (pte & ~0xfff) >>> 0;
+        userOk = (pde & pte & 4) !== 0; writeOk = (pde & pte & 2) !== 0;
+      }
+      if (user) {
+        if (!userOk || (write && !writeOk)) this.pageFault(lin, 1, write, user);
+      } else if (write && !writeOk && (cr0 & CR0_WP)) {
+        this.pageFault(lin, 1, write, user);
+      }
+      // Accessed on the PDE of a 4 KiB page, accessed (+dirty on write) on the leaf.
+      if (pteAddr !== pdeAddr && !(pde & 0x20)) { pde |= 0x20; this.physWrite32(pdeAddr, pde); }
+      const want = write ? 0x60 : 0x20;
+      if ((pte & want) !== want) { pte |= want; this.physWrite32(pteAddr, pte); }
+      perm = TLB_SR | TLB_UR * +userOk;
+      // Writes only take the fast path once the dirty bit is set.
+      if (pte & 0x40) {
+        if (writeOk || !(cr0 & CR0_WP)) perm |= TLB_SW;
+        if (userOk && writeOk) perm |= TLB_UW;
+      }
+      if ((pte & 0x100) && (cr4 & CR4_PGE)) global = TLB_GLOBAL;
+    } else {
+      phys = lin >>> 0 & ~0xfff;
+      perm = TLB_SR | TLB_SW | TLB_UR | TLB_UW;
+    }
+    if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) perm |= TLB_SLOW;
+    if (this.tlb[vpage] === 0) {
+      if (this.tlbCount < TLB_LIST_MAX) this.tlbList[this.tlbCount++] = vpage; else this.tlbOverflow = true;
+    }
+    this.tlb[vpage] = phys | perm | global;
+    return (phys | (lin & 0xfff)) >>> 0;
+  }
+
+  private pageFault(lin: number, present: number, write: boolean, user: boolean): never {
+    this.cr[2] = lin;
+    return this.raise(Vec.PF, present | (write ? 2 : 0) | (user ? 4 : 0));
+  }
+
+  /** Page-table accesses go to physical memory directly (they may sit in RAM only). */
+  private physRead32(addr: number): number {
+    if ((addr & 3) === 0 && addr + 4 <= this.ram.length && this.mem.pageKind[addr >>> 12] === PageKind.Ram) return this.ram32[addr >>> 2]!;
+    return this.mem.read(addr, 4) | 0;
+  }
+  private physWrite32(addr: number, v: number): void { this.mem.write(addr, 4, v); }
+
+  // ---------------------------------------------------------------- linear memory access
+
+  readLin8(lin: number): number {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.rMask) === this.rBit) return this.ram[(e & ~0xfff) | (lin & 0xfff)]!;
+    return this.readSlow(lin, 1);
+  }
+
+  readLin16(lin: number): number {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.rMask) === this.rBit && (lin & 0xfff) !== 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      return this.ram[p]! | (this.ram[p + 1]! << 8);
+    }
+    return this.readSlow(lin, 2);
+  }
+
+  readLin32(lin: number): number {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.rMask) === this.rBit && (lin & 0xfff) <= 0xffc) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if ((p & 3) === 0) return this.ram32[p >>> 2]!;
+      const r = this.ram;
+      return r[p]! | (r[p + 1]! << 8) | (r[p + 2]! << 16) | (r[p + 3]! << 24);
+    }
+    return this.readSlow(lin, 4);
+  }
+
+  private readSlow(lin: number, size: 1 | 2 | 4): number {
+    if ((lin & 0xfff) + size > 0x1000) {
+      // Both pages are translated before the value is assembled, so a #PF leaves nothing half done.
+      const first = 0x1000 - (lin & 0xfff);
+      const lo = this.readLinN(lin, first);
+      const hi = this.readLinN((lin + first) | 0, size - first);
+      return (lo | (hi << (first * 8))) | 0;
+    }
+    const user = this.cpl === 3;
+    const phys = this.translate(lin, false, user);
+    return this.physAccessRead(phys, size);
+  }
+
+  private readLinN(lin: number, n: number): number {
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = (v << 8) | this.readLin8((lin + i) | 0);
+    return v;
+  }
+
+  private physAccessRead(phys: number, size: 1 | 2 | 4): number {
+    if (this.mem.pageKind[phys >>> 12] === PageKind.Ram) {
+      const r = this.ram;
+      if (size === 1) return r[phys]!;
+      if (size === 2) return r[phys]! | (r[phys + 1]! << 8);
+      return r[phys]! | (r[phys + 1]! << 8) | (r[phys + 2]! << 16) | (r[phys + 3]! << 24);
+    }
+    const v = this.mem.read(phys, size);
+    return size === 4 ? v | 0 : v;
+  }
+
+  writeLin8(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.wMask) === this.wBit) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12]) this.invalidateCode(p, 1);
+      this.ram[p] = v;
+      return;
+    }
+    this.writeSlow(lin, 1, v);
+  }
+
+  writeLin16(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.wMask) === this.wBit && (lin & 0xfff) !== 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12]) this.invalidateCode(p, 2);
+      this.ram[p] = v; this.ram[p + 1] = v >> 8;
+      return;
+    }
+    this.writeSlow(lin, 2, v);
+  }
+
+  writeLin32(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12]!;
+    if ((e & this.wMask) === this.wBit && (lin & 0xfff) <= 0xffc) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePages[p >>> 12]) this.invalidateCode(p, 4);
+      if ((p & 3) === 0) { this.ram32[p >>> 2] = v; return; }
+      const r = this.ram;
+      r[p] = v; r[p + 1] = v >> 8; r[p + 2] = v >> 16; r[p + 3] = v >> 24;
+      return;
+    }
+    this.writeSlow(lin, 4, v);
+  }
+
+  private writeSlow(lin: number, size: 1 | 2 | 4, v: number): void {
+    const user = this.cpl === 3;
+    if ((lin & 0xfff) + size > 0x1000) {
+      // Translate both pages first so a fault on the second leaves memory untouched.
+      const first = 0x1000 - (lin & 0xfff);
+      const p1 = this.translate(lin, true, user);
+      const p2 = this.translate((lin + first) | 0, true, user);
+      for (let i = 0; i < size; i++) this.physWrite8(i < first ? p1 + i : p2 + i - first, v >>> (i * 8));
+      return;
+    }
+    const phys = this.translate(lin, true, user);
+    this.mem.write(phys, size, v);
+  }
+
+  private physWrite8(phys: number, v: number): void { this.mem.write(phys >>> 0, 1, v); }
+
+  /** Faults now if any byte of [lin, lin+len) is not writable at the current privilege. */
+  probeWrite(lin: number, len: number): void {
+    const user = this.cpl === 3;
+    for (let p = lin >>> 12, last = ((lin + len - 1) | 0) >>> 12; ; p = (p + 1) & 0xfffff) {
+      if ((this.tlb[p]! & this.wBit) === 0) this.translate(p << 12, true, user);
+      if (p === last) break;
+    }
+  }
+
+  /** Physical address for a linear one without side effects beyond A/D bits (debuggers, loaders). */
+  linearToPhysical(lin: number, write = false): number {
+    return this.translate(lin | 0, write, false);
+  }
+
+  // ---------------------------------------------------------------- segmented access
+
+  /** Offset window check for a read of `size` bytes; raises #GP/#SS as the SDM says. */
+  segCheckR(seg: number, off: number, size: number): number {
+    if (off < this.segRLo[seg]! || off + size - 1 > this.segRHi[seg]!) this.segFault(seg, off);
+    return (this.segBase[seg]! + off) | 0;
+  }
+
+  segCheckW(seg: number, off: number, size: number): number {
+    if (off < this.segWLo[seg]! || off + size - 1 > this.segWHi[seg]!) this.segFault(seg, off);
+    return (this.segBase[seg]! + off) | 0;
+  }
+
+  private segFault(seg: number, _off: number): never {
+    return this.raise(seg === Seg.SS ? Vec.SS : Vec.GP, 0);
+  }
+
+  rd8(seg: number, off: number): number { return this.readLin8(this.segCheckR(seg, off >>> 0, 1)); }
+  rd16(seg: number, off: number): number { return this.readLin16(this.segCheckR(seg, off >>> 0, 2)); }
+  rd32(seg: number, off: number): number { return this.readLin32(this.segCheckR(seg, off >>> 0, 4)); }
+  wr8(seg: number, off: number, v: number): void { this.writeLin8(this.segCheckW(seg, off >>> 0, 1), v); }
+  wr16(seg: number, off: number, v: number): void { this.writeLin16(this.segCheckW(seg, off >>> 0, 2), v); }
+  wr32(seg: number, off: number, v: number): void { this.writeLin32(this.segCheckW(seg, off >>> 0, 4), v); }
+  rd(size: number, seg: number, off: number): number {
+    return size === 4 ? this.rd32(seg, off) : size === 2 ? this.rd16(seg, off) : this.rd8(seg, off);
+  }
+  wr(size: number, seg: number, off: number, v: number): void {
+    if (size === 4) this.wr32(seg, off, v); else if (size === 2) this.wr16(seg, off, v); else this.wr8(seg, off, v);
+  }
+
+  // ---------------------------------------------------------------- stack
+
+  push32(v: number): void {
+    if (this.stack32) {
+      const sp = (this.regs[Reg.ESP]! - 4) | 0;
+      this.wr32(Seg.SS, sp, v);
+      this.regs[Reg.ESP] = sp;
+    } else {
+      const sp = (this.r16[Reg.ESP << 1]! - 4) & 0xffff;
+      this.wr32(Seg.SS, sp, v);
+      this.r16[Reg.ESP << 1] = sp;
+    }
+  }
+
+  push16(v: number): void {
+    if (this.stack32) {
+      const sp = (this.regs[Reg.ESP]! - 2) | 0;
+      this.wr16(Seg.SS, sp, v);
+      this.regs[Reg.ESP] = sp;
+    } else {
+      const sp = (this.r16[Reg.ESP << 1]! - 2) & 0xffff;
+      this.wr16(Seg.SS, sp, v);
+      this.r16[Reg.ESP << 1] = sp;
+    }
+  }
+
+  push(size: number, v: number): void { if (size === 4) this.push32(v); else this.push16(v); }
+
+  pop32(): number {
+    if (this.stack32) {
+      const sp = this.regs[Reg.ESP]!;
+      const v = this.rd32(Seg.SS, sp);
+      this.regs[Reg.ESP] = sp + 4;
+      return v;
+    }
+    const sp = this.r16[Reg.ESP << 1]!;
+    const v = this.rd32(Seg.SS, sp);
+    this.r16[Reg.ESP << 1] = sp + 4;
+    return v;
+  }
+
+  pop16(): number {
+    if (this.stack32) {
+      const sp = this.regs[Reg.ESP]!;
+      const v = this.rd16(Seg.SS, sp);
+      this.regs[Reg.ESP] = sp + 2;
+      return v;
+    }
+    const sp = this.r16[Reg.ESP << 1]!;
+    const v = this.rd16(Seg.SS, sp);
+    this.r16[Reg.ESP << 1] = sp + 2;
+    return v;
+  }
+
+  pop(size: number): number { return size === 4 ? this.pop32() : this.pop16(); }
+
+  /** Reads the stack at ESP+`delta` without popping (for instructions that must not fault halfway). */
+  peek(size: number, delta: number): number {
+    const sp = this.stack32 ? (this.regs[Reg.ESP]! + delta) | 0 : (this.r16[Reg.ESP << 1]! + delta) & 0xffff;
+    return size === 4 ? this.rd32(Seg.SS, sp) : this.rd16(Seg.SS, sp);
+  }
+
+  adjustSp(delta: number): void {
+    if (this.stack32) this.regs[Reg.ESP] = (this.regs[Reg.ESP]! + delta) | 0;
+    else this.r16[Reg.ESP << 1] = this.r16[Reg.ESP << 1]! + delta;
+  }
+
+  // ---------------------------------------------------------------- segment caches
+
+  /** Fills a descriptor cache and the derived access windows. `attr` is descriptor bits 40..55. */
+  setSegCache(s: number, selector: number, base: number, limit: number, attr: number): void {
+    this.sel[s] = selector;
+    this.segBase[s] = base | 0;
+    this.segLimit[s] = limit >>> 0;
+    this.segAttr[s] = attr;
+    if (s < 6) this.updateWindows(s);
+    if (s === Seg.CS) { this.code32 = (attr & 0x4000) !== 0; }
+    else if (s === Seg.SS) { this.stack32 = (attr & 0x4000) !== 0; }
+  }
+
+  /** Real-mode / V86 style load: base = selector * 16, limit and attributes kept (unreal mode works). */
+  loadRealSeg(s: number, selector: number): void {
+    this.sel[s] = selector;
+    this.segBase[s] = selector << 4;
+    if (this.flags & VM || !(this.cr[0]! & CR0_PE) && this.segAttr[s] === 0) {
+      this.segLimit[s] = 0xffff;
+      this.segAttr[s] = s === Seg.CS ? 0x9b : 0x93 | (this.flags & VM ? 0x60 : 0);
+    }
+    this.updateWindows(s);
+    if (s === Seg.CS) this.code32 = (this.segAttr[s]! & 0x4000) !== 0 && !(this.flags & VM);
+    else if (s === Seg.SS) this.stack32 = (this.segAttr[s]! & 0x4000) !== 0 && !(this.flags & VM);
+  }
+
+  private updateWindows(s: number): void {
+    const attr = this.segAttr[s]!;
+    const limit = this.segLimit[s]!;
+    const pm = (this.cr[0]! & CR0_PE) !== 0 && !(this.flags & VM);
+    let lo = 0, hi = limit;
+    const type = attr & 0xf, isCode = (attr & 0x18) === 0x18, isData = (attr & 0x18) === 0x10;
+    if (isData && (type & 4)) { lo = limit + 1; hi = (attr & 0x4000) ? 0xffffffff : 0xffff; }
+    const usable = !pm || ((attr & 0x80) !== 0 && (attr & 0x10) !== 0 && !(s !== Seg.CS && (this.sel[s]! & 0xfffc) === 0));
+    const readable = usable && (!pm || !isCode || (type & 2) !== 0);
+    const writable = usable && (!pm || (isData && (type & 2) !== 0));
+    this.segRLo[s] = readable ? lo : 1; this.segRHi[s] = readable ? hi : 0;
+    this.segWLo[s] = writable ? lo : 1; this.segWHi[s] = writable ? hi : 0;
+    if (lo > hi) { this.segRLo[s] = 1; this.segRHi[s] = 0; this.segWLo[s] = 1; this.segWHi[s] = 0; }
+  }
+
+  /** Re-derive access windows and fast-path masks after CR0/VM/CPL changes. */
+  updatePrivilege(): void {
+    for (let s = 0; s < 6; s++) this.updateWindows(s);
+    const user = this.cpl === 3;
+    this.rBit = user ? TLB_UR : TLB_SR; this.rMask = this.rBit | TLB_SLOW;
+    this.wBit = user ? TLB_UW : TLB_SW; this.wMask = this.wBit | TLB_SLOW;
+    this.exitBlock = true;
+  }
+
+  get protectedMode(): boolean { return (this.cr[0]! & CR0_PE) !== 0; }
+  get v86(): boolean { return (this.flags & VM) !== 0; }
+
+  // ---------------------------------------------------------------- control registers
+
+  setCr(n: number, v: number): void {
+    const old = this.cr[n]!;
+    switch (n) {
+      case 0: {
+        v |= CR0_ET;
+        if ((v & CR0_PG) && !(v & CR0_PE)) this.gp(0);
+        if ((v & CR0_NW) && !(v & CR0_CD)) this.gp(0);
+        this.cr[0] = v;
+        if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) { this.flushTlb(true); this.updatePrivilege(); }
+        break;
+      }
+      case 2: this.cr[2] = v; break;
+      case 3: this.cr[3] = v; this.flushTlb(false); break;
+      case 4: {
+        if (v & ~(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | 0x400)) this.gp(0);
+        this.cr[4] = v;
+        if ((old ^ v) & (CR4_PSE | CR4_PGE | CR4_PAE)) this.flushTlb(true);
+        break;
+      }
+      default: this.ud();
+    }
+    this.exitBlock = true;
+  }
+
+  // ---------------------------------------------------------------- code cache
+
+  invalidateCode(phys: number, len: number): void {
+    const first = phys >>> 12, last = (phys + len - 1) >>> 12;
+    for (let p = first; p <= last; p++) {
+      if (!this.codePages[p]) continue;
+      this.codePages[p] = 0;
+      const list = this.pageBlocks.get(p);
+      if (!list) continue;
+      this.pageBlocks.delete(p);
+      for (const b of list) {
+        if (b.valid) { b.valid = false; this.blocks.delete(b.key); }
+      }
+    }
+    if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;
+  }
+
+  /** Registers a freshly decoded block under every physical page it covers. */
+  addBlock(b: Block): void {
+    this.blocks.set(b.key, b);
+    for (const p of b.pages) {
+      if (this.mem.pageKind[p] !== PageKind.Ram) continue;
+      this.codePages[p] = 1;
+      let list = this.pageBlocks.get(p);
+      if (!list) { list = []; this.pageBlocks.set(p, list); }
+      list.push(b);
+    }
+  }
+
+  /** Drops all decoded code (e.g. after a mode switch that a key does not capture). */
+  flushCode(): void {
+    for (const b of this.blocks.values()) b.valid = false;
+    this.blocks.clear(); this.pageBlocks.clear(); this.codePages.fill(0);
+    this.exitBlock = true;
+  }
+
+  private fetchBlock(): Block {
+    const eip = this.eip;
+    if (eip > this.segLimit[Seg.CS]!) this.gp(0);
+    const lin = (this.segBase[Seg.CS]! + eip) | 0;
+    const e = this.tlb[lin >>> 12]!;
+    const phys = (e & this.rBit) ? ((e & ~0xfff) | (lin & 0xfff)) >>> 0 : this.translate(lin, false, this.cpl === 3);
+    const key = phys * 4 + (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0);
+    const b = this.blocks.get(key);
+    if (b !== undefined) return b;
+    return decodeBlock(this, lin, phys, key);
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  requestInterruptCheck(): void { this.intrCheck = true; this.exitBlock = true; }
+
+  nmi(): void { this.nmiPending = true; this.intrCheck = true; this.exitBlock = true; }
+
+  /** Executes up to `max` instructions (whole blocks; may overshoot by one block). */
+  run(max: number): number {
+    const start = this.instructions;
+    const limit = start + max;
+    while (this.instructions < limit && !this.shutdown) {
+      if (this.intrCheck && !this.shadow) {
+        if (this.checkInterrupts()) continue;
+      }
+      if (this.halted) break;
+      this.step(limit);
+    }
+    const done = this.instructions - start;
+    this.clock.advanceInstructions(done);
+    return done;
+  }
+
+  private checkInterrupts(): boolean {
+    this.intrCheck = false;
+    if (this.nmiPending && !this.nmiBlocked) {
+      this.nmiPending = false; this.nmiBlocked = true; this.halted = false;
+      this.interruptSafely(Vec.NMI, false);
+      return true;
+    }
+    if (this.nmiPending) this.intrCheck = true;
+    const ic = this.interrupts;
+    if (ic !== null && (this.flags & IF) && ic.hasInterrupt()) {
+      const vector = ic.acknowledge();
+      this.halted = false;
+      this.interruptSafely(vector, false);
+      this.intrCheck = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** Delivers an external event, turning faults during delivery into #DF / shutdown. */
+  private interruptSafely(vector: number, software: boolean): void {
+    try {
+      deliverInterrupt(this, vector, software, false, 0);
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      this.handleFault();
+    }
+  }
+
+  private step(limit: number): void {
+    let block: Block;
+    try {
+      block = this.fetchBlock();
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      this.handleFault();
+      return;
+    }
+    const insns = block.insns;
+    const single = this.shadow || (this.flags & TF) !== 0;
+    const n = single ? 1 : insns.length;
+    const base = this.eip;
+    const mask = this.code32 ? -1 : 0xffff;
+    this.curBlock = block;
+    this.exitBlock = false;
+    let i = 0;
+    try {
+      for (; i < n; i++) {
+        const ins = insns[i]!;
+        this.eip = (base + ins.end) & mask;
+        ins.fn(this, ins);
+        if (this.exitBlock) { i++; break; }
+      }
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      this.instructions += i;
+      this.eip = (base + insns[i]!.start) & mask;
+      this.curBlock = null;
+      this.handleFault();
+      return;
+    }
+    this.instructions += i;
+    this.curBlock = null;
+    if (single) {
+      const tf = (this.flags & TF) !== 0 && !this.shadow;
+      this.shadow = false;
+      this.intrCheck = true;
+      if (tf && !this.halted) {
+        this.dr[6] |= 0x4000;
+        try { deliverInterrupt(this, Vec.DB, false, false, 0); } catch (e) { if (e !== FAULT) throw e; this.handleFault(); }
+      }
+    }
+    void limit;
+  }
+
+  /** Turns a raised fault into an exception delivery (with #DF and triple-fault escalation). */
+  handleFault(): void {
+    const vector = this.faultVector, code = this.faultCode, hasCode = this.faultHasCode;
+    if (vector === Vec.PF || vector < 32 && vector !== Vec.DB && vector !== Vec.BP && vector !== Vec.OF) this.flags &= ~RF;
+    const prev = this.firstFault;
+    if (prev >= 0) {
+      if (prev === Vec.DF) { this.tripleFault(); return; }
+      const contributory = (v: number) => v === Vec.DE || (v >= Vec.TS && v <= Vec.GP);
+      if ((contributory(prev) && contributory(vector)) || (prev === Vec.PF && (contributory(vector) || vector === Vec.PF))) {
+        this.firstFault = Vec.DF;
+        this.deliverFault(Vec.DF, true, 0);
+        return;
+      }
+    }
+    this.firstFault = vector;
+    this.deliverFault(vector, hasCode, code);
+  }
+
+  private deliverFault(vector: number, hasCode: boolean, code: number): void {
+    try {
+      deliverInterrupt(this, vector, false, hasCode, code);
+      this.firstFault = -1;
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      this.handleFault();
+    }
+    this.firstFault = -1;
+  }
+
+  tripleFault(): void {
+    this.shutdown = true;
+    this.halted = true;
+    this.firstFault = -1;
+    this.onShutdown('triple fault');
+  }
+
+  /** Ends the current block and makes the next instruction run with interrupts inhibited. */
+  setShadow(): void { this.shadow = true; this.exitBlock = true; }
+
+  readTsc(): number { return Math.max(0, this.clock.tsc() + this.tscOffset); }
+
+  /**
+   * CPUID: a GenuineIntel family-6 part that advertises exactly what the core implements:
+   * FPU, PSE, TSC, MSR, CX8, SEP, MTRR, PGE, CMOV, PAT, FXSR (+ APIC when one is attached).
+   */
+  cpuid(leaf: number, sub: number): [number, number, number, number] {
+    const hooked = this.cpuidHook?.(leaf, sub);
+    if (hooked) return hooked;
+    switch (leaf) {
+      case 0: return [1, 0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel"
+      case 1: {
+        const edx = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 8 | (this.cpuidApic ? 1 << 9 : 0) | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 15 | 1 << 16 | 1 << 24;
+        return [0x0665, 0, this.cpuidHypervisor ? 1 << 31 : 0, edx];
+      }
+      case 0x80000000: return [0x80000000, 0, 0, 0];
+      default: return [0, 0, 0, 0];
+    }
+  }
+
+  /** Results an x87 instruction hands to integer state (FNSTSW AX, FCOMI's EFLAGS). */
+  fpuWriteback(): void {
+    const f = this.fpu;
+    if (f.axOut >= 0) { this.r16[0] = f.axOut; f.axOut = -1; }
+    if (f.eflagsOut >= 0) {
+      this.materialize();
+      this.flags = (this.flags & ~(ZF | PF | CF | OF | SF | AF)) | f.eflagsOut;
+      f.eflagsOut = -1;
+    }
+  }
+
+  /** HLT: stop until an interrupt (the caller's loop skips time or sleeps). */
+  halt(): void { this.halted = true; this.exitBlock = true; this.intrCheck = true; }
+
+  /** Is a maskable or non-maskable interrupt ready to wake a halted CPU? */
+  get wakeable(): boolean {
+    if (this.nmiPending && !this.nmiBlocked) return true;
+    return (this.flags & IF) !== 0 && this.interrupts !== null && this.interrupts.hasInterrupt();
+  }
+}
+
+export { ARITH, AF, CF, DF, IF, OF, PF, SF, TF, VM, ZF, RF, AC, ID, NT, IOPL, VIF, VIP };
