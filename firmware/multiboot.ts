@@ -1,0 +1,200 @@
+/**
+ * Multiboot 0.6.96 loader for bare-metal test kernels: ELF32 or the a.out kludge, modules, and
+ * the boot information structure (memory sizes, command line, modules, memory map, loader name).
+ */
+import type { PhysicalMemory } from '../bus/memory.js';
+import { BOOT_GDT_ADDR, BOOT_INFO_ADDR, BOOT_LOW_END, type BootState, flatBootState, writeBootGdt } from './boot-state.js';
+import { e820Map, EBDA_START, E820_RAM, HIGH_MEMORY } from './e820.js';
+
+export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
+export const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
+/** The header must lie, 32-bit aligned, within the first 8192 bytes of the image. */
+export const MULTIBOOT_SEARCH = 8192;
+
+const FLAG_PAGE_ALIGN = 1 << 0;
+const FLAG_MEMORY_INFO = 1 << 1;
+const FLAG_VIDEO_MODE = 1 << 2;
+const FLAG_AOUT_KLUDGE = 1 << 16;
+/** Header flags ts86 honours; any other bit in 0-15 is a requirement it cannot meet. */
+const SUPPORTED_REQUIRED = FLAG_PAGE_ALIGN | FLAG_MEMORY_INFO;
+
+/** Info structure `flags` bits (which fields are valid). */
+export const MBI = {
+  MEMORY: 1 << 0,
+  CMDLINE: 1 << 2,
+  MODS: 1 << 3,
+  MMAP: 1 << 6,
+  LOADER_NAME: 1 << 9,
+} as const;
+
+export const LOADER_NAME = 'ts86';
+
+export interface MultibootHeader {
+  /** File offset of the header. */
+  offset: number;
+  flags: number;
+  /** Present when flag 16 (a.out kludge) is set. */
+  aout?: { headerAddr: number; loadAddr: number; loadEndAddr: number; bssEndAddr: number; entryAddr: number };
+}
+
+export function findMultibootHeader(image: Uint8Array): MultibootHeader | null {
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const end = Math.min(MULTIBOOT_SEARCH, image.length) - 12;
+  for (let off = 0; off <= end; off += 4) {
+    if (dv.getUint32(off, true) !== MULTIBOOT_HEADER_MAGIC) continue;
+    const flags = dv.getUint32(off + 4, true);
+    if (((MULTIBOOT_HEADER_MAGIC + flags + dv.getUint32(off + 8, true)) >>> 0) !== 0) continue;
+    const hdr: MultibootHeader = { offset: off, flags };
+    if (flags & FLAG_AOUT_KLUDGE) {
+      if (off + 32 > image.length) throw new Error('Multiboot header truncated: the a.out kludge fields are missing');
+      hdr.aout = {
+        headerAddr: dv.getUint32(off + 12, true),
+        loadAddr: dv.getUint32(off + 16, true),
+        loadEndAddr: dv.getUint32(off + 20, true),
+        bssEndAddr: dv.getUint32(off + 24, true),
+        entryAddr: dv.getUint32(off + 28, true),
+      };
+    }
+    return hdr;
+  }
+  return null;
+}
+
+export interface MultibootModule { data: Uint8Array; cmdline?: string }
+
+export interface MultibootOptions {
+  kernel: Uint8Array;
+  cmdline?: string;
+  modules?: MultibootModule[];
+}
+
+interface Segment { addr: number; data: Uint8Array; memSize: number }
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function aoutSegments(image: Uint8Array, hdr: MultibootHeader): { segments: Segment[]; entry: number } {
+  const a = hdr.aout!;
+  if (a.loadAddr > a.headerAddr) throw new Error(`Multiboot a.out kludge: load_addr ${hex(a.loadAddr)} is above header_addr ${hex(a.headerAddr)}`);
+  const fileStart = hdr.offset - (a.headerAddr - a.loadAddr);
+  if (fileStart < 0) throw new Error('Multiboot a.out kludge: header_addr - load_addr points before the start of the file');
+  const loadSize = a.loadEndAddr ? a.loadEndAddr - a.loadAddr : image.length - fileStart;
+  if (loadSize < 0 || fileStart + loadSize > image.length) throw new Error('Multiboot a.out kludge: load_end_addr is beyond the end of the file');
+  const memSize = a.bssEndAddr ? a.bssEndAddr - a.loadAddr : loadSize;
+  if (memSize < loadSize) throw new Error('Multiboot a.out kludge: bss_end_addr is below load_end_addr');
+  return { segments: [{ addr: a.loadAddr, data: image.subarray(fileStart, fileStart + loadSize), memSize }], entry: a.entryAddr };
+}
+
+function elfSegments(image: Uint8Array): { segments: Segment[]; entry: number } {
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  if (image.length < 52 || dv.getUint32(0, false) !== 0x7f454c46) {
+    throw new Error('Multiboot kernel is not ELF and its header does not set the a.out kludge (flag 16)');
+  }
+  if (image[4] !== 1 || image[5] !== 1 || dv.getUint16(18, true) !== 3) throw new Error('Multiboot kernel must be a 32-bit little-endian i386 ELF file');
+  const phoff = dv.getUint32(28, true), phentsize = dv.getUint16(42, true), phnum = dv.getUint16(44, true);
+  if (phoff + phnum * phentsize > image.length || phentsize < 32) throw new Error('ELF program headers lie outside the file');
+  const segments: Segment[] = [];
+  let entry = dv.getUint32(24, true);
+  let entryMapped = false;
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * phentsize;
+    if (dv.getUint32(p, true) !== 1 /* PT_LOAD */) continue;
+    const offset = dv.getUint32(p + 4, true), vaddr = dv.getUint32(p + 8, true), paddr = dv.getUint32(p + 12, true);
+    const fileSize = dv.getUint32(p + 16, true), memSize = dv.getUint32(p + 20, true);
+    if (offset + fileSize > image.length) throw new Error(`ELF segment ${i} lies outside the file`);
+    if (memSize < fileSize) throw new Error(`ELF segment ${i} has p_memsz below p_filesz`);
+    segments.push({ addr: paddr, data: image.subarray(offset, offset + fileSize), memSize });
+    // Segments load at their physical address; a higher-half entry point is translated the same way.
+    if (!entryMapped && entry >= vaddr && entry < vaddr + memSize) { entry = entry - vaddr + paddr; entryMapped = true; }
+  }
+  if (!segments.length) throw new Error('ELF kernel has no loadable (PT_LOAD) segment');
+  return { segments, entry };
+}
+
+/** Load a Multiboot kernel and its modules, build the info structure, return the entry state. */
+export function loadMultiboot(mem: PhysicalMemory, opts: MultibootOptions): BootState & { info: number } {
+  const hdr = findMultibootHeader(opts.kernel);
+  if (!hdr) throw new Error(`not a Multiboot kernel: no valid header (magic ${hex(MULTIBOOT_HEADER_MAGIC)} with checksum) in the first ${MULTIBOOT_SEARCH} bytes`);
+  const unsupported = hdr.flags & 0xffff & ~SUPPORTED_REQUIRED;
+  if (unsupported) {
+    throw new Error(unsupported & FLAG_VIDEO_MODE
+      ? 'Multiboot kernel requires video mode information (flag 2); ts86 has no graphics adapter'
+      : `Multiboot kernel requires features ts86 does not know (flags ${hex(unsupported)})`);
+  }
+  const { segments, entry } = hdr.aout ? aoutSegments(opts.kernel, hdr) : elfSegments(opts.kernel);
+  const ramTop = mem.ramSize;
+
+  let kernelEnd = 0;
+  for (const s of segments) {
+    const end = s.addr + s.memSize;
+    if (s.addr < BOOT_LOW_END && end > BOOT_GDT_ADDR) {
+      throw new Error(`Multiboot kernel segment ${hex(s.addr)}-${hex(end)} overlaps low memory the loader uses; link it at 1 MiB or above`);
+    }
+    if (!mem.isRam(s.addr, s.memSize)) throw new Error(`Multiboot kernel segment ${hex(s.addr)}-${hex(end)} is not in RAM (RAM ends at ${hex(ramTop)})`);
+    mem.writeBytes(s.addr, s.data);
+    mem.writeBytes(s.addr + s.data.length, new Uint8Array(s.memSize - s.data.length));
+    kernelEnd = Math.max(kernelEnd, end);
+  }
+
+  // Boot information in low memory, bump-allocated.
+  let next = BOOT_INFO_ADDR;
+  const alloc = (size: number, align = 4) => {
+    const addr = Math.ceil(next / align) * align;
+    next = addr + size;
+    if (next > BOOT_LOW_END) throw new Error('Multiboot boot information (command lines, modules) does not fit in low memory');
+    return addr;
+  };
+  const putString = (s: string) => {
+    const bytes = new TextEncoder().encode(`${s}\0`);
+    const addr = alloc(bytes.length, 1);
+    mem.writeBytes(addr, bytes);
+    return addr;
+  };
+
+  const info = alloc(88);
+  const mbi = new Uint8Array(88);
+  const dv = new DataView(mbi.buffer);
+  let flags = MBI.MEMORY | MBI.CMDLINE | MBI.MMAP | MBI.LOADER_NAME;
+  dv.setUint32(4, EBDA_START / 1024, true); // mem_lower: KiB from 0
+  dv.setUint32(8, (ramTop - HIGH_MEMORY) / 1024, true); // mem_upper: KiB from 1 MiB to the first hole
+  dv.setUint32(16, putString(opts.cmdline ?? ''), true);
+
+  const modules = opts.modules ?? [];
+  if (modules.length) {
+    flags |= MBI.MODS;
+    const table = alloc(16 * modules.length);
+    let addr = Math.ceil(kernelEnd / 4096) * 4096;
+    modules.forEach((m, i) => {
+      if (addr + m.data.length > ramTop) throw new Error(`Multiboot module ${i + 1} (${m.data.length} bytes) does not fit in RAM above the kernel`);
+      mem.writeBytes(addr, m.data);
+      const entry = new Uint8Array(16);
+      const ev = new DataView(entry.buffer);
+      ev.setUint32(0, addr, true);
+      ev.setUint32(4, addr + m.data.length, true); // mod_end is exclusive, as GRUB does
+      ev.setUint32(8, putString(m.cmdline ?? ''), true);
+      mem.writeBytes(table + 16 * i, entry);
+      addr = Math.ceil((addr + m.data.length) / 4096) * 4096;
+    });
+    dv.setUint32(20, modules.length, true);
+    dv.setUint32(24, table, true);
+  }
+
+  const map = e820Map(ramTop);
+  const mmap = alloc(24 * map.length);
+  const mm = new Uint8Array(24 * map.length);
+  const mv = new DataView(mm.buffer);
+  map.forEach((e, i) => {
+    mv.setUint32(i * 24, 20, true); // size of the rest of the entry
+    mv.setBigUint64(i * 24 + 4, BigInt(e.addr), true);
+    mv.setBigUint64(i * 24 + 12, BigInt(e.size), true);
+    mv.setUint32(i * 24 + 20, e.type === E820_RAM ? 1 : 2, true);
+  });
+  mem.writeBytes(mmap, mm);
+  dv.setUint32(44, mm.length, true);
+  dv.setUint32(48, mmap, true);
+  dv.setUint32(64, putString(LOADER_NAME), true);
+  dv.setUint32(0, flags, true);
+  mem.writeBytes(info, mbi);
+
+  const gdt = writeBootGdt(mem, BOOT_GDT_ADDR);
+  return { ...flatBootState(entry, gdt, { eax: MULTIBOOT_BOOTLOADER_MAGIC, ebx: info }), info };
+}
