@@ -11,13 +11,24 @@ import { ARITH, AF, CF, DF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS
 import { X87 } from './fpu/x87.js';
 import type { Block, Insn } from './decode.js';
 import { decodeBlock } from './decode.js';
-import { deliverInterrupt, Vec } from './protect.js';
+import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 
 export const enum Reg { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI }
 export const enum Seg { ES, CS, SS, DS, FS, GS }
 /** Pseudo segment index used by the decoder when no segment applies (LEA). */
 export const SEG_NONE = 6;
+
+/** What a loader hands over (structurally the firmware's BootState). */
+export interface BootStateLike {
+  eip: number;
+  regs: { eax: number; ecx: number; edx: number; ebx: number; esp: number; ebp: number; esi: number; edi: number };
+  gdt: { base: number; limit: number };
+  cs: number;
+  ds: number;
+  eflags: number;
+  cr0: number;
+}
 
 export interface InterruptController {
   hasInterrupt(): boolean;
@@ -96,7 +107,8 @@ export class CPU {
   wBit = TLB_SW; wMask = TLB_SW | TLB_SLOW;
 
   // Decoded code.
-  private readonly blocks = new Map<number, Block>();
+  /** Decoded blocks per (physical page, decode mode): a sparse table of 4096-entry arrays. */
+  private blockPages: (Block[] | undefined)[] = new Array(1 << 22);
   private readonly pageBlocks = new Map<number, Block[]>();
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
@@ -150,6 +162,10 @@ export class CPU {
       signalFerr: () => {},
       cr0NE: () => (this.cr[0] & CR0_NE) !== 0,
       eflags: () => this.getEflags(),
+      setFcomiFlags: (zpc) => {
+        this.materialize();
+        this.flags = (this.flags & ~(ZF | PF | CF | OF | SF | AF)) | (zpc & (ZF | PF | CF));
+      },
     });
     this.reset();
   }
@@ -157,7 +173,7 @@ export class CPU {
   /** Power-on reset (INIT state of the SDM, table 9-1). */
   reset(): void {
     this.regs.fill(0);
-    this.regs[Reg.EDX] = 0x0663; // family 6 model 6 stepping 3 signature
+    this.regs[Reg.EDX] = 0x0665; // the CPUID.1 signature
     this.eip = 0xfff0;
     this.flags = 2; this.lazyMask = 0;
     this.cr.fill(0);
@@ -187,6 +203,25 @@ export class CPU {
     this.flags = 2; this.lazyMask = 0;
     this.halted = false; this.shutdown = false;
     this.flushTlb(true);
+    this.updatePrivilege();
+  }
+
+  /**
+   * Enters the state a boot loader hands over (Linux 32-bit boot protocol, Multiboot): flat
+   * protected mode from the loader's GDT in memory, paging and interrupts off.
+   */
+  loadBootState(st: BootStateLike): void {
+    this.reset();
+    this.cr[0] = (st.cr0 | CR0_PE | CR0_ET) & ~(CR0_PG | CR0_CD | CR0_NW);
+    this.gdtBase = st.gdt.base; this.gdtLimit = st.gdt.limit;
+    this.flushTlb(true);
+    loadSegUnchecked(this, Seg.CS, st.cs);
+    for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) loadSegUnchecked(this, s, st.ds);
+    this.cpl = 0;
+    const r = st.regs;
+    this.regs.set([r.eax, r.ecx, r.edx, r.ebx, r.esp, r.ebp, r.esi, r.edi]);
+    this.eip = st.eip >>> 0;
+    this.setEflags(st.eflags);
     this.updatePrivilege();
   }
 
@@ -353,7 +388,8 @@ export class CPU {
       let pte: number, pteAddr: number;
       let userOk: boolean, writeOk: boolean;
       if ((pde & 0x80) && (cr4 & CR4_PSE)) {
-        // 4 MiB page: the PDE is the leaf.
+        // 4 MiB page: the PDE is the leaf. Bits 21:13 are reserved without PSE-36.
+        if (pde & 0x3fe000) { this.cr[2] = lin; this.raise(Vec.PF, 1 | 8 | (write ? 2 : 0) | (user ? 4 : 0)); }
         pte = pde; pteAddr = pdeAddr;
         phys = ((pde & 0xffc00000) | (lin & 0x3ff000)) >>> 0;
         userOk = (pde & 4) !== 0; writeOk = (pde & 2) !== 0;
@@ -445,9 +481,10 @@ export class CPU {
     return this.physAccessRead(phys, size);
   }
 
+  /** Little-endian read of n bytes in ascending address order (so #PF reports the first bad byte). */
   private readLinN(lin: number, n: number): number {
     let v = 0;
-    for (let i = n - 1; i >= 0; i--) v = (v << 8) | this.readLin8((lin + i) | 0);
+    for (let i = 0; i < n; i++) v |= this.readLin8((lin + i) | 0) << (i * 8);
     return v;
   }
 
@@ -714,7 +751,7 @@ export class CPU {
       if (!list) continue;
       this.pageBlocks.delete(p);
       for (const b of list) {
-        if (b.valid) { b.valid = false; this.blocks.delete(b.key); }
+        if (b.valid) { b.valid = false; this.blockPages[Math.floor(b.key / 4096)] = undefined; }
       }
     }
     if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;
@@ -722,7 +759,10 @@ export class CPU {
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
-    this.blocks.set(b.key, b);
+    const slot = Math.floor(b.key / 4096);
+    let tab = this.blockPages[slot];
+    if (tab === undefined) { tab = new Array<Block>(4096); this.blockPages[slot] = tab; }
+    tab[b.key & 0xfff] = b;
     for (const p of b.pages) {
       if (this.mem.pageKind[p] !== PageKind.Ram) continue;
       this.codePages[p] = 1;
@@ -734,8 +774,8 @@ export class CPU {
 
   /** Drops all decoded code (e.g. after a mode switch that a key does not capture). */
   flushCode(): void {
-    for (const b of this.blocks.values()) b.valid = false;
-    this.blocks.clear(); this.pageBlocks.clear(); this.codePages.fill(0);
+    for (const list of this.pageBlocks.values()) for (const b of list) b.valid = false;
+    this.blockPages = new Array(1 << 22); this.pageBlocks.clear(); this.codePages.fill(0);
     this.exitBlock = true;
   }
 
@@ -745,10 +785,15 @@ export class CPU {
     const lin = (this.segBase[Seg.CS]! + eip) | 0;
     const e = this.tlb[lin >>> 12]!;
     const phys = (e & this.rBit) ? ((e & ~0xfff) | (lin & 0xfff)) >>> 0 : this.translate(lin, false, this.cpl === 3);
-    const key = phys * 4 + (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0);
-    const b = this.blocks.get(key);
-    if (b !== undefined) return b;
-    return decodeBlock(this, lin, phys, key);
+    // key = (page * 4 + mode) << 12 | offset, so the table slot is key >>> 12.
+    const mode = (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0);
+    const slot = (phys >>> 12) * 4 + mode;
+    const tab = this.blockPages[slot];
+    if (tab !== undefined) {
+      const b = tab[phys & 0xfff];
+      if (b !== undefined) return b;
+    }
+    return decodeBlock(this, lin, phys, slot * 4096 + (phys & 0xfff));
   }
 
   // ---------------------------------------------------------------- execution
@@ -762,7 +807,7 @@ export class CPU {
     const start = this.instructions;
     const limit = start + max;
     while (this.instructions < limit && !this.shutdown) {
-      if (this.intrCheck && !this.shadow) {
+      if ((this.intrCheck || this.halted) && !this.shadow) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) break;
@@ -904,17 +949,6 @@ export class CPU {
       }
       case 0x80000000: return [0x80000000, 0, 0, 0];
       default: return [0, 0, 0, 0];
-    }
-  }
-
-  /** Results an x87 instruction hands to integer state (FNSTSW AX, FCOMI's EFLAGS). */
-  fpuWriteback(): void {
-    const f = this.fpu;
-    if (f.axOut >= 0) { this.r16[0] = f.axOut; f.axOut = -1; }
-    if (f.eflagsOut >= 0) {
-      this.materialize();
-      this.flags = (this.flags & ~(ZF | PF | CF | OF | SF | AF)) | f.eflagsOut;
-      f.eflagsOut = -1;
     }
   }
 

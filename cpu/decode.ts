@@ -39,6 +39,8 @@ export class Insn {
   modrm = 0;
   /** Segment override prefix given (for string sources), else -1. */
   segOverride = -1;
+  /** Opcode: one-byte value, or 0x0F00 | second byte. */
+  opcode = 0;
 }
 
 export interface Block {
@@ -125,8 +127,33 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   return block;
 }
 
+/** LOCK is only valid on these read-modify-write forms, and only with a memory destination. */
+function lockable(ins: Insn): boolean {
+  if (!ins.mem) return false;
+  const o = ins.opcode, r = ins.reg;
+  if (o < 0x38 && (o & 7) < 2) return true;
+  switch (o) {
+    case 0x80: case 0x81: case 0x82: case 0x83: return r !== 7;
+    case 0x86: case 0x87: return true;
+    case 0xf6: case 0xf7: return r === 2 || r === 3;
+    case 0xfe: case 0xff: return r < 2;
+    case 0x0fab: case 0x0fb3: case 0x0fbb: case 0x0fb0: case 0x0fb1: case 0x0fc0: case 0x0fc1: case 0x0fc7: return true;
+    case 0x0fba: return r >= 5;
+  }
+  return false;
+}
+
 /** Decodes one instruction into `ins`; returns true when it ends the block. */
 function decodeInsn(cpu: CPU, ins: Insn): boolean {
+  lockPrefix = false;
+  const ends = decodeOpcode(cpu, ins);
+  if (lockPrefix && !lockable(ins)) cpu.ud();
+  return ends;
+}
+
+let lockPrefix = false;
+
+function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   let o32 = cpu.code32, a32 = cpu.code32;
   let seg = -1;
   let rep = 0;
@@ -143,7 +170,7 @@ function decodeInsn(cpu: CPU, ins: Insn): boolean {
       case 0x65: seg = Seg.GS; continue;
       case 0x66: o32 = !cpu.code32; continue;
       case 0x67: a32 = !cpu.code32; continue;
-      case 0xf0: continue;
+      case 0xf0: lockPrefix = true; continue;
       case 0xf2: rep = 2; continue;
       case 0xf3: rep = 1; continue;
     }
@@ -156,6 +183,7 @@ function decodeInsn(cpu: CPU, ins: Insn): boolean {
   ins.segOverride = seg;
   ins.seg = seg >= 0 ? seg : Seg.DS;
   ins.size = osz;
+  ins.opcode = b;
 
   const modrm = () => decodeModrm(ins, a32, seg);
 
@@ -328,6 +356,7 @@ function decodeInsn(cpu: CPU, ins: Insn): boolean {
 
 function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void, _seg: number): boolean {
   const b = D.byte();
+  ins.opcode = 0x0f00 | b;
   if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = O.jcc; return true; }
   if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; modrm(); ins.fn = O.setcc; return false; }
   if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; modrm(); ins.fn = O.cmovcc; return false; }

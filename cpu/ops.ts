@@ -1024,7 +1024,7 @@ export const fpuEsc: Handler = (c, i) => {
   const fip = (c.eip - (i.end - i.start)) >>> 0;
   const realMode = !c.protectedMode || c.v86;
   c.fpu.execute(i.op, i.modrm, lin, i.size === 4, realMode, fip, c.sel[Seg.CS]!, off, c.sel[i.seg]!);
-  c.fpuWriteback();
+  if (i.op === 0xdf && i.modrm === 0xe0) c.r16[0] = c.fpu.getStatusWord();
 };
 export const fwait: Handler = (c) => {
   if ((c.cr[0]! & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) c.raise(Vec.NM);

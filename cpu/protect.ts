@@ -553,6 +553,12 @@ export function taskSwitch(cpu: CPU, sel: number, reason: TaskReason, ext: numbe
   cpu.requestInterruptCheck();
 }
 
+/** Loads a segment register from its descriptor without privilege checks (boot loaders, resets). */
+export function loadSegUnchecked(cpu: CPU, s: number, sel: number): void {
+  if (fetchDescriptor(cpu, sel) < 0 || !present(dHi)) throw new Error(`boot selector 0x${sel.toString(16)} has no present descriptor`);
+  loadCache(cpu, s, sel);
+}
+
 // ------------------------------------------------------------------ system instructions support
 
 /** LLDT. */
