@@ -113,6 +113,8 @@ export class CPU {
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
   exitBlock = false;
+  /** Bumped whenever linear-to-physical translation, CS or the decode mode may have changed. */
+  chainEpoch = 0;
 
   halted = false;
   shutdown = false;
@@ -343,6 +345,7 @@ export class CPU {
 
   /** Drop TLB entries; global ones survive unless `all`. */
   flushTlb(all: boolean): void {
+    this.chainEpoch++;
     const tlb = this.tlb;
     if (this.tlbOverflow) {
       if (all) tlb.fill(0);
@@ -370,7 +373,7 @@ export class CPU {
     }
   }
 
-  invlpg(lin: number): void { this.tlb[lin >>> 12] = 0; }
+  invlpg(lin: number): void { this.tlb[lin >>> 12] = 0; this.chainEpoch++; }
 
   /**
    * Translates a linear address for an access, walking the page tables and filling the TLB.
@@ -670,7 +673,7 @@ export class CPU {
     this.segLimit[s] = limit >>> 0;
     this.segAttr[s] = attr;
     if (s < 6) this.updateWindows(s);
-    if (s === Seg.CS) { this.code32 = (attr & 0x4000) !== 0; }
+    if (s === Seg.CS) { this.code32 = (attr & 0x4000) !== 0; this.chainEpoch++; }
     else if (s === Seg.SS) { this.stack32 = (attr & 0x4000) !== 0; }
   }
 
@@ -683,7 +686,7 @@ export class CPU {
       this.segAttr[s] = s === Seg.CS ? 0x9b : 0x93 | (this.flags & VM ? 0x60 : 0);
     }
     this.updateWindows(s);
-    if (s === Seg.CS) this.code32 = (this.segAttr[s]! & 0x4000) !== 0 && !(this.flags & VM);
+    if (s === Seg.CS) { this.code32 = (this.segAttr[s]! & 0x4000) !== 0 && !(this.flags & VM); this.chainEpoch++; }
     else if (s === Seg.SS) this.stack32 = (this.segAttr[s]! & 0x4000) !== 0 && !(this.flags & VM);
   }
 
@@ -709,6 +712,7 @@ export class CPU {
     this.rBit = user ? TLB_UR : TLB_SR; this.rMask = this.rBit | TLB_SLOW;
     this.wBit = user ? TLB_UW : TLB_SW; this.wMask = this.wBit | TLB_SLOW;
     this.exitBlock = true;
+    this.chainEpoch++;
   }
 
   get protectedMode(): boolean { return (this.cr[0]! & CR0_PE) !== 0; }
@@ -847,6 +851,11 @@ export class CPU {
     }
   }
 
+  /**
+   * Runs blocks back to back until one ends the chain (exitBlock), the budget is used up or a
+   * fault is delivered. Successor blocks are remembered per block so a loop does not look its
+   * target up every time; `chainEpoch` invalidates those links when translation can change.
+   */
   private step(limit: number): void {
     let block: Block;
     try {
@@ -856,41 +865,61 @@ export class CPU {
       this.handleFault();
       return;
     }
-    const insns = block.insns;
     const single = this.shadow || (this.flags & TF) !== 0;
-    const n = single ? 1 : insns.length;
-    const base = this.eip;
-    const mask = this.code32 ? -1 : 0xffff;
-    this.curBlock = block;
-    this.exitBlock = false;
-    let i = 0;
-    try {
-      for (; i < n; i++) {
-        const ins = insns[i]!;
-        this.eip = (base + ins.end) & mask;
-        ins.fn(this, ins);
-        if (this.exitBlock) { i++; break; }
+    for (;;) {
+      const insns = block.insns;
+      const n = single ? 1 : insns.length;
+      const base = this.eip;
+      const mask = this.code32 ? -1 : 0xffff;
+      this.curBlock = block;
+      this.exitBlock = false;
+      let i = 0;
+      try {
+        for (; i < n; i++) {
+          const ins = insns[i]!;
+          this.eip = (base + ins.end) & mask;
+          ins.fn(this, ins);
+          if (this.exitBlock) { i++; break; }
+        }
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.instructions += i;
+        this.eip = (base + insns[i]!.start) & mask;
+        this.curBlock = null;
+        this.handleFault();
+        return;
       }
-    } catch (e) {
-      if (e !== FAULT) throw e;
       this.instructions += i;
-      this.eip = (base + insns[i]!.start) & mask;
-      this.curBlock = null;
-      this.handleFault();
-      return;
-    }
-    this.instructions += i;
-    this.curBlock = null;
-    if (single) {
-      const tf = (this.flags & TF) !== 0 && !this.shadow;
-      this.shadow = false;
-      this.intrCheck = true;
-      if (tf && !this.halted) {
-        this.dr[6] |= 0x4000;
-        try { deliverInterrupt(this, Vec.DB, false, false, 0); } catch (e) { if (e !== FAULT) throw e; this.handleFault(); }
+      if (single) { this.curBlock = null; this.finishSingleStep(); return; }
+      if (this.exitBlock || this.instructions >= limit) { this.curBlock = null; return; }
+      const eip = this.eip, epoch = this.chainEpoch;
+      let next: Block;
+      if (block.s1 !== null && block.s1Eip === eip && block.s1Epoch === epoch && block.s1.valid) next = block.s1;
+      else if (block.s2 !== null && block.s2Eip === eip && block.s2Epoch === epoch && block.s2.valid) next = block.s2;
+      else {
+        try {
+          next = this.fetchBlock();
+        } catch (e) {
+          if (e !== FAULT) throw e;
+          this.curBlock = null;
+          this.handleFault();
+          return;
+        }
+        block.s2 = block.s1; block.s2Eip = block.s1Eip; block.s2Epoch = block.s1Epoch;
+        block.s1 = next; block.s1Eip = eip; block.s1Epoch = epoch;
       }
+      block = next;
     }
-    void limit;
+  }
+
+  private finishSingleStep(): void {
+    const tf = (this.flags & TF) !== 0 && !this.shadow;
+    this.shadow = false;
+    this.intrCheck = true;
+    if (tf && !this.halted) {
+      this.dr[6] |= 0x4000;
+      try { deliverInterrupt(this, Vec.DB, false, false, 0); } catch (e) { if (e !== FAULT) throw e; this.handleFault(); }
+    }
   }
 
   /** Turns a raised fault into an exception delivery (with #DF and triple-fault escalation). */

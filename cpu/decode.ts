@@ -48,6 +48,9 @@ export interface Block {
   insns: Insn[];
   pages: number[];
   valid: boolean;
+  /** The two most recent successors (block chaining), valid while the CPU's chain epoch matches. */
+  s1: Block | null; s1Eip: number; s1Epoch: number;
+  s2: Block | null; s2Eip: number; s2Epoch: number;
 }
 
 // ---------------------------------------------------------------- effective addresses
@@ -122,7 +125,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  const block: Block = { key, insns, pages: D.pages, valid: true };
+  const block: Block = { key, insns, pages: D.pages, valid: true, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
   cpu.addBlock(block);
   return block;
 }
