@@ -1,0 +1,227 @@
+// `npm run bench`: CPU speed of ts86 beside v86 (JIT and interpreter only) and QEMU TCG, on the
+// same guest code: the multiboot kernels in bench/, which execute a known number of instructions
+// (stated in each binary, checked against the engines' own counters) and exit via port 0xF4.
+//
+//   node scripts/bench.mjs [--runs N] [--bench int,mem,rep] [--engines ts86,v86-jit,v86-interp,qemu]
+//
+// Each engine runs in its own Node process (fresh machine per run); the table shows medians.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'bench');
+
+const BENCHES = [
+  { name: 'int', title: 'integer ALU loop' },
+  { name: 'mem', title: 'loads/stores, PUSH/POP, LODSD/STOSD/MOVSB' },
+  { name: 'rep', title: 'REP MOVSD + REP STOSD, 64 KiB blocks', bytes: true },
+];
+const ENGINES = ['ts86', 'v86-jit', 'v86-interp', 'qemu'];
+const EXIT_OK = 0x10;
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+// ---------------------------------------------------------------- guest programs
+
+/** Assembles bench/NAME.asm; returns the binary's path and the counts it declares. */
+function buildKernel(name) {
+  mkdirSync(CACHE, { recursive: true });
+  const out = join(CACHE, `${name}.bin`);
+  const r = spawnSync('nasm', ['-f', 'bin', '-w+error', `-I${join(ROOT, 'bench')}/`, '-o', out, join(ROOT, 'bench', `${name}.asm`)], { encoding: 'utf8' });
+  if (r.error) throw new Error(`nasm is needed for the benchmark kernels: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`nasm failed on bench/${name}.asm:\n${r.stderr}`);
+  const image = readFileSync(out);
+  const at = image.indexOf('TS86BNCH');
+  if (at < 0) throw new Error(`bench/${name}.asm has no TS86BNCH descriptor`);
+  return { path: out, instructions: image.readUInt32LE(at + 8), bytes: image.readUInt32LE(at + 12) };
+}
+
+// ---------------------------------------------------------------- engines (worker side)
+
+async function ts86Runner() {
+  if (!existsSync(join(ROOT, 'cpu', 'index.ts'))) return null;
+  const esbuild = await import('esbuild');
+  const outfile = join(CACHE, 'ts86-runner.mjs');
+  await esbuild.build({
+    entryPoints: [join(ROOT, 'bench', 'ts86-runner.ts')],
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning',
+  });
+  return (await import(pathToFileURL(outfile).href)).runTs86;
+}
+
+async function runTs86(path, runs) {
+  const run = await ts86Runner();
+  if (!run) return { unavailable: 'cpu/index.ts not present' };
+  const kernel = new Uint8Array(readFileSync(path));
+  const results = [];
+  for (let i = 0; i < runs; i++) {
+    const r = run(kernel);
+    results.push({ ms: r.ms, counted: r.instructions, exit: r.exit, output: r.output });
+  }
+  return { results };
+}
+
+function v86Once(V86, wasmPath, kernel, jit) {
+  return new Promise((resolve, reject) => {
+    const emulator = new V86({
+      wasm_path: wasmPath,
+      memory_size: 64 << 20,
+      multiboot: { buffer: kernel.buffer.slice(kernel.byteOffset, kernel.byteOffset + kernel.byteLength) },
+      autostart: false, disable_jit: !jit, log_level: 0,
+      disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+    });
+    const timer = setTimeout(() => reject(new Error('v86 did not reach port 0xF4 within 10 minutes')), 600_000);
+    let t0 = 0, output = '';
+    emulator.add_listener('emulator-loaded', () => {
+      // v86's own multiboot test device throws on port 0xF4; take over both debug ports.
+      const io = emulator.v86.cpu.io;
+      io.register_write(0xe9, {}, (v) => { output += String.fromCharCode(v); });
+      io.register_write(0xf4, {}, (v) => {
+        const ms = performance.now() - t0;
+        const counted = emulator.get_instruction_counter();
+        clearTimeout(timer);
+        emulator.stop().then(() => { emulator.destroy(); resolve({ ms, counted, exit: v, output }); });
+      });
+      t0 = performance.now();
+      emulator.run();
+    });
+  });
+}
+
+async function runV86(path, runs, jit) {
+  let mod;
+  try { mod = await import('v86'); } catch (e) { return { unavailable: `npm package v86 not installed (${e.message})` }; }
+  const wasmPath = join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm');
+  const kernel = readFileSync(path);
+  const results = [];
+  for (let i = 0; i < runs; i++) results.push(await v86Once(mod.V86, wasmPath, kernel, jit));
+  return { results };
+}
+
+function qemuOnce(path) {
+  const t0 = performance.now();
+  const r = spawnSync('qemu-system-i386', [
+    '-kernel', path, '-display', 'none', '-monitor', 'none', '-serial', 'none', '-parallel', 'none',
+    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-debugcon', 'stdio', '-no-reboot', '-m', '64',
+  ], { encoding: 'latin1', timeout: 600_000 });
+  const ms = performance.now() - t0;
+  if (r.error) throw r.error;
+  return { ms, exit: r.status === null ? null : r.status >> 1, output: r.stdout };
+}
+
+function runQemu(path, runs, nullPath) {
+  if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
+  // Wall time includes QEMU's start-up and firmware; subtract the median for an empty kernel.
+  const base = median(Array.from({ length: runs }, () => qemuOnce(nullPath).ms));
+  const results = Array.from({ length: runs }, () => {
+    const r = qemuOnce(path);
+    return { ...r, wall: r.ms, ms: Math.max(r.ms - base, 0.001) };
+  });
+  return { results, startupMs: base };
+}
+
+// ---------------------------------------------------------------- driver
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+if (process.argv[2] === '--worker') {
+  const [, , , engine, path, runs] = process.argv;
+  const n = Number(runs);
+  const res = engine === 'ts86' ? await runTs86(path, n)
+    : engine === 'v86-jit' ? await runV86(path, n, true)
+    : await runV86(path, n, false);
+  process.stdout.write(`${JSON.stringify(res)}\n`);
+  process.exit(0);
+}
+
+const runs = Number(arg('runs', '5'));
+const benches = BENCHES.filter((b) => arg('bench', BENCHES.map((x) => x.name).join(',')).split(',').includes(b.name));
+const engines = arg('engines', ENGINES.join(',')).split(',');
+const nullKernel = buildKernel('null');
+
+function measure(engine, kernel) {
+  if (engine === 'qemu') return runQemu(kernel.path, runs, nullKernel.path);
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', engine, kernel.path, String(runs)], {
+    encoding: 'utf8', timeout: 30 * 60_000, maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const line = r.stdout.trim().split('\n').pop();
+  try { return JSON.parse(line); } catch { return { unavailable: `failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' | ')}` }; }
+}
+
+const fmtInt = (n) => n.toLocaleString('en-US');
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+console.log(`ts86 CPU benchmark: ${runs} runs per engine, medians; guest instructions per second of wall time`);
+console.log(`(ts86: CPU loop only; v86: from emulator start to the port 0xF4 write; QEMU TCG: process wall time minus that of an empty kernel)\n`);
+
+const table = [];
+for (const b of benches) {
+  const kernel = buildKernel(b.name);
+  const row = { bench: b, kernel, cells: {} };
+  for (const e of engines) {
+    process.stderr.write(`  running ${b.name} on ${e}...\n`);
+    const res = measure(e, kernel);
+    if (res.unavailable) { row.cells[e] = { note: 'not available', why: res.unavailable }; continue; }
+    const ms = median(res.results.map((x) => x.ms));
+    const bad = res.results.find((x) => x.exit !== EXIT_OK);
+    const outputs = [...new Set(res.results.map((x) => x.output))];
+    row.cells[e] = {
+      ms, rate: b.bytes ? kernel.bytes / (ms / 1000) / 1e6 : kernel.instructions / (ms / 1000) / 1e6,
+      counted: res.results[0].counted, output: outputs.join('|').trim(), error: bad ? `exit ${bad.exit}` : undefined,
+      startupMs: res.startupMs,
+    };
+  }
+  table.push(row);
+}
+
+const unit = (b) => (b.bytes ? 'MB/s' : 'MIPS');
+const W = 22;
+console.log(pad('workload', 44) + engines.map((e) => lpad(e, W)).join(''));
+for (const { bench: b, kernel, cells } of table) {
+  const work = b.bytes ? `${fmtInt(kernel.bytes / 2 ** 20)} MiB` : `${fmtInt(kernel.instructions)} insns`;
+  console.log(pad(`${b.name}: ${b.title}`, 44) + engines.map((e) => {
+    const c = cells[e];
+    if (c.note) return lpad(c.note, W);
+    if (c.error) return lpad(`FAILED (${c.error})`, W);
+    return lpad(`${c.rate.toFixed(1)} ${unit(b)} ${(c.ms / 1000).toFixed(2)}s`, W);
+  }).join(''));
+  console.log(pad(`   ${work}`, 44));
+}
+
+console.log('\nratios (ts86 / other; above 1 means ts86 is faster)');
+for (const { bench: b, cells } of table) {
+  const t = cells.ts86;
+  if (!t || t.note || t.error) { console.log(`  ${b.name}: ts86 ${t?.why ?? 'not run'}`); continue; }
+  const parts = engines.filter((e) => e !== 'ts86' && cells[e] && !cells[e].note && !cells[e].error)
+    .map((e) => `${e} ${(t.rate / cells[e].rate).toFixed(2)}x`);
+  console.log(`  ${b.name}: ${parts.join(', ') || '-'}`);
+}
+
+console.log('\ninstruction counts (declared by the kernel; engines\' own counters; REP counted once in the declared count)');
+for (const { bench: b, kernel, cells } of table) {
+  const parts = engines.filter((e) => cells[e] && cells[e].counted !== undefined).map((e) => `${e} ${fmtInt(cells[e].counted)}`);
+  console.log(`  ${b.name}: declared ${fmtInt(kernel.instructions)}; ${parts.join(', ')}`);
+}
+
+console.log('\nguest checksums (must agree)');
+let disagree = false;
+for (const { bench: b, cells } of table) {
+  const outs = engines.filter((e) => cells[e] && cells[e].output !== undefined).map((e) => `${e} ${cells[e].output}`);
+  const distinct = new Set(engines.filter((e) => cells[e]?.output !== undefined).map((e) => cells[e].output));
+  if (distinct.size > 1) disagree = true;
+  console.log(`  ${b.name}: ${outs.join(', ')}${distinct.size > 1 ? '  <-- MISMATCH' : ''}`);
+}
+const qemuStart = table.map((r) => r.cells.qemu?.startupMs).find((x) => x !== undefined);
+if (qemuStart !== undefined) console.log(`\nQEMU start-up + exit of an empty kernel: ${qemuStart.toFixed(0)} ms (subtracted)`);
+for (const e of engines) {
+  const why = table.map((r) => r.cells[e]).find((c) => c?.why)?.why;
+  if (why) console.log(`${e}: ${why}`);
+}
+process.exit(disagree || table.some((r) => Object.values(r.cells).some((c) => c.error)) ? 1 : 0);
