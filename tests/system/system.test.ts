@@ -36,6 +36,7 @@ const PROGRAMS: Program[] = [
   { name: 'sysenter', kind: 'kernel' },
   { name: 'callgate', kind: 'kernel' },
   { name: 'doublefault', kind: 'kernel' },
+  { name: 'smc', kind: 'kernel' },
   { name: 'triplefault', kind: 'kernel', triple: true },
   { name: 'resetvec', kind: 'bios' },
 ];
