@@ -1,7 +1,8 @@
 ; Processor exceptions in ring 0 and the EIP each one saves: #DE (DIV/IDIV/AAM), #UD (UD2 and
 ; invalid encodings), #NM (CR0.TS, CR0.EM, CR0.MP with WAIT), #BP and #OF (traps: EIP after the
-; instruction), #BR, #DB single step, software INT n. Faults are restartable: the #NM handler
-; clears CR0.TS and the FPU instruction is executed again.
+; instruction), #BR, #DB single step (and its MOV SS shadow), software INT n, arithmetic flags
+; preserved across exception frames, IF through interrupt vs trap gates. Faults are restartable:
+; the #NM handler clears CR0.TS and the FPU instruction is executed again.
 %include "common.inc"
 
 ; FAULT 'name', vector, instruction... — faults, saved EIP = the instruction
@@ -159,7 +160,74 @@ main:
     pop eax
     and eax, 0x100
     CHECK 'db-tf-cleared', eax, 0
+
+    ; MOV SS holds off the single-step trap for one more instruction
+    mov dword [exc_hook + 1*4], db_clear_tf
+    mov ax, ss
+    TRY
+    pushfd
+    or dword [esp], 0x100
+    popfd
+    mov ss, ax                              ; the instruction after POPF: its trap is held off
+    mov ebx, 1
+.after_shadow:
+    CATCH
+    mov dword [exc_hook + 1*4], 0
+    CHECK 'db-mov-ss-shadow-eip', [last_eip], .after_shadow
+
+    ; arithmetic flags set just before an exception come back through the frame and IRET
+    mov eax, 0x7FFFFFFF
+    add eax, 1                              ; OF SF AF PF
+    TRY
+    ud2
+    CATCH
+    pushfd
+    pop eax
+    and eax, 0x8D5
+    CHECK 'flags-across-fault-add', eax, 0x894
+    xor eax, eax
+    sub eax, 1                              ; SF AF PF CF
+    TRY
+    int3
+    CATCH
+    pushfd
+    pop eax
+    and eax, 0x8D5
+    CHECK 'flags-across-trap-sub', eax, 0x95
+
+    ; an interrupt gate clears IF, a trap gate keeps it (PIC masked: no interrupt can arrive)
+    mov al, 0xFF
+    out 0x21, al
+    out 0xA1, al
+    IDT_GATE 0x41, gate_probe, 0x8E
+    IDT_GATE 0x42, gate_probe, 0x8F
+    sti
+    int 0x41
+    mov ebx, [probe_flags]
+    int 0x42
+    cli
+    mov ecx, [probe_flags]
+    and ebx, 0x200
+    and ecx, 0x200
+    CHECK 'interrupt-gate-clears-if', ebx, 0
+    CHECK 'trap-gate-keeps-if', ecx, 0x200
+    mov eax, 5
+    cmp eax, 5                              ; ZF PF
+    int 0x41
+    pushfd
+    pop eax
+    and eax, 0x8D5
+    CHECK 'flags-across-int-cmp', eax, 0x44
     ret
+
+; records EFLAGS inside the handler
+gate_probe:
+    push eax
+    pushfd
+    pop eax
+    mov [probe_flags], eax
+    pop eax
+    iretd
 
 ; #NM hook: clear CR0.TS and restart the instruction
 nm_clts:
@@ -175,5 +243,6 @@ section .data
 zero:   dd 0
 bounds: dd 10, 20
 scratch: dd 0
+probe_flags: dd 0
 
 %include "common_end.inc"
