@@ -877,14 +877,14 @@ export class CPU {
       try {
         for (; i < n; i++) {
           const ins = insns[i]!;
-          this.eip = (base + ins.end) & mask;
+          this.eip = ((base + ins.end) & mask) >>> 0;
           ins.fn(this, ins);
           if (this.exitBlock) { i++; break; }
         }
       } catch (e) {
         if (e !== FAULT) throw e;
         this.instructions += i;
-        this.eip = (base + insns[i]!.start) & mask;
+        this.eip = ((base + insns[i]!.start) & mask) >>> 0;
         this.curBlock = null;
         this.handleFault();
         return;

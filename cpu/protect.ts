@@ -33,7 +33,7 @@ function sysRead16(cpu: CPU, lin: number): number { return cpu.mem.read(cpu.tran
 function sysWrite32(cpu: CPU, lin: number, v: number): void { cpu.mem.write(cpu.translate(lin | 0, true, false), 4, v); }
 function sysWrite16(cpu: CPU, lin: number, v: number): void { cpu.mem.write(cpu.translate(lin | 0, true, false), 2, v); }
 
-/** Reads the descriptor for `sel` into dLo/dHi; returns its linear address or -1 if outside the table. */
+/** Reads the descriptor for `sel` into dLo/dHi; returns its linear address (unsigned) or -1 if outside the table. */
 function fetchDescriptor(cpu: CPU, sel: number): number {
   let base: number, limit: number;
   if (sel & 4) {
@@ -41,7 +41,7 @@ function fetchDescriptor(cpu: CPU, sel: number): number {
     base = cpu.segBase[LDTR]!; limit = cpu.segLimit[LDTR]!;
   } else { base = cpu.gdtBase; limit = cpu.gdtLimit; }
   if ((sel | 7) > limit) return -1;
-  const lin = (base + (sel & ~7)) | 0;
+  const lin = (base + (sel & ~7)) >>> 0;
   dLo = sysRead32(cpu, lin);
   dHi = sysRead32(cpu, lin + 4);
   return lin;
