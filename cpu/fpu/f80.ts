@@ -75,6 +75,7 @@ export class F80 {
   /** unmasked OE/UE: a register result is delivered with its exponent adjusted by 24576 */
   oeMasked = true;
   ueMasked = true;
+  deMasked = true;
 
   /** round() result: biased exponent (0 for a denormal or zero) and left-aligned significand */
   rE = 0;

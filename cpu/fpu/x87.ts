@@ -136,6 +136,7 @@ export class X87 {
     f.prec = pc === 0 ? 24 : pc === 2 ? 53 : 64;
     f.oeMasked = (v & OE) !== 0;
     f.ueMasked = (v & UE) !== 0;
+    f.deMasked = (v & DE) !== 0;
     this.updateES();
   }
   private updateES(): void {
@@ -960,20 +961,30 @@ export class X87 {
 
   // ---- transcendentals --------------------------------------------------------------------
 
-  private transUnary(modrm: number): void {
-    const f = this.f, p = this.phys(0);
-    let cc = this.sw & CC & ~C2;
-    if (this.isEmpty(p)) this.underflow();
-    else if (!this.tr.unary(modrm, RES, p)) { cc |= C2; f.copy(RES, p); }
-    const aborted = this.aborted();
-    this.commit(p, RES, false);
-    if (!aborted) this.sw = (this.sw & ~(C2 | C0 | C3)) | (cc & (C2 | C0 | C3));
+  /** Operand checks shared by the transcendentals: false when the result (in d) is already settled */
+  private transOperands(d: number, a: number, b: number): boolean {
+    const f = this.f, ca = f.classify(a), cb = f.classify(b);
+    if (ca === C_UNSUPPORTED || cb === C_UNSUPPORTED) { f.exc |= IE; f.setIndefinite(d); return false; }
+    if (ca >= C_QNAN || cb >= C_QNAN) { this.propagateNaN(d, a, b); return false; }
+    return true;
   }
 
+  /** F2XM1, FSIN, FCOS: for FSIN/FCOS C2 = 1 leaves an out-of-range operand unchanged */
+  private transUnary(modrm: number): void {
+    const p = this.phys(0);
+    let incomplete = false;
+    if (this.isEmpty(p)) this.underflow();
+    else if (this.transOperands(RES, p, p)) incomplete = !this.tr.unary(modrm, RES, p);
+    if (incomplete) { this.sw &= ~(C1 | C2); this.sw |= C2; return; }
+    this.commit(p, RES, false);
+    if (modrm !== 0xf0) this.sw &= ~C2;
+  }
+
+  /** FYL2X, FPATAN, FYL2XP1: ST(1) = f(ST(1), ST(0)), pop */
   private transBinary(modrm: number): void {
-    const f = this.f, p0 = this.phys(0), p1 = this.phys(1);
+    const p0 = this.phys(0), p1 = this.phys(1);
     if (this.isEmpty(p0) || this.isEmpty(p1)) this.underflow();
-    else this.tr.binary(modrm, RES, p1, p0);
+    else if (this.transOperands(RES, p1, p0)) this.tr.binary(modrm, RES, p1, p0);
     this.commit(p1, RES, false);
     if (!this.aborted()) this.pop();
   }
@@ -984,13 +995,15 @@ export class X87 {
     let incomplete = false;
     if (this.isEmpty(p)) { this.underflow(); f.copy(RES2, RES); }
     else if (this.overflowed()) { f.setIndefinite(RES); f.setIndefinite(RES2); }
-    else incomplete = !this.tr.pair(modrm, RES, RES2, p);
-    if (!this.aborted() && !incomplete) {
+    else if (this.transOperands(RES, p, p)) incomplete = !this.tr.pair(modrm, RES, RES2, p);
+    else f.copy(RES2, RES);
+    if (incomplete) { this.sw &= ~(C1 | C2); this.sw |= C2; return; }
+    if (!this.aborted()) {
       f.copy(p, RES); this.valid |= 1 << p;
       f.copy(this.push(), RES2);
     }
     this.raise();
-    this.sw = (this.sw & ~C2) | (incomplete ? C2 : 0);
+    this.sw &= ~C2;
   }
 
   // ---- environment ------------------------------------------------------------------------

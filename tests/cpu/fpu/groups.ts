@@ -209,13 +209,16 @@ export const groups: Group[] = [
     },
   },
   {
-    name: 'F2XM1/FYL2X/FYL2XP1/FPTAN/FPATAN/FSIN/FCOS/FSINCOS', n: 3000, ulps: 2, gen: (r) => {
+    // F2XM1 and FYL2XP1 are defined for |x| <= 1 and |x| < 1 - sqrt(2)/2 only: finite operands stay inside
+    name: 'F2XM1/FYL2X/FYL2XP1/FPTAN/FPATAN/FSIN/FCOS/FSINCOS', n: 3000, ulps: 1, gen: (r) => {
       const s = opState(r, 2);
       const op = r.pick([0xf0, 0xf1, 0xf9, 0xf2, 0xf3, 0xfe, 0xff, 0xfb]);
-      if (r.chance(0.6)) { // mostly inside each function's domain
-        const x = randExt(r);
-        const e = op === 0xf0 ? 0x3fff - r.int(70) : op === 0xf9 ? 0x3ffd - r.int(70) : 0x3fff + r.int(130) - 70;
+      const x = randExt(r), st0 = s.regs[0];
+      const finite = (st0[0] & 0x7fff) !== 0x7fff && (st0[0] & 0x7fff) !== 0 && (st0[1] & 0x80000000) !== 0;
+      if (r.chance(0.6) || (finite && (op === 0xf0 || op === 0xf9))) {
+        const e = op === 0xf0 ? 0x3ffe - r.int(70) : op === 0xf9 ? 0x3ffc - r.int(70) : 0x3fff + r.int(130) - 70;
         s.regs[0] = [(op === 0xf1 ? 0 : x[0] & 0x8000) | e, (x[1] | 0x80000000) >>> 0, x[2]];
+        if (op === 0xf0 && r.chance(0.05)) s.regs[0] = [(x[0] & 0x8000) | 0x3fff, 0x80000000, 0]; // +-1
       }
       return mk([0xd9, op], s, mem16(r));
     },
