@@ -1,0 +1,122 @@
+/**
+ * `ts86`: boots the default guest (or a given kernel/ROM) with the serial console on the terminal.
+ * QEMU-like options; `--run CMD` runs one command in the guest shell and exits with its status.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { Machine, type MachineOptions } from './machine.js';
+
+const HELP = `usage: ts86 [options]
+  --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
+  --initrd FILE        initrd for Linux; for Multiboot each --initrd becomes a module
+  --append CMDLINE     kernel command line
+  --bios FILE          64/128 KiB ROM started at the reset vector (no kernel)
+  -m, --memory MIB     RAM size in MiB (default 128)
+  --clock MODE         realtime (default) or virtual (deterministic)
+  --timeout SECONDS    stop after this much guest time and exit with status 124
+  --run COMMAND        boot, run COMMAND in the guest shell, print its output, exit with its status
+  --no-default-devices leave out the PCI network card
+  --debug post         print POST codes written to port 0x80
+  -h, --help           this text
+Console: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.`;
+
+export interface CliOptions {
+  kernel?: string;
+  initrd: string[];
+  append?: string;
+  bios?: string;
+  memoryMiB: number;
+  clock: 'realtime' | 'virtual';
+  timeout?: number;
+  run?: string;
+  defaultDevices: boolean;
+  debugPost: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function parseArgs(argv: string[]): CliOptions | 'help' {
+  const o: CliOptions = { initrd: [], memoryMiB: 128, clock: 'realtime', defaultDevices: true, debugPost: false };
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k]!;
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[++k];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '-h': case '--help': return 'help';
+      case '--kernel': o.kernel = value(); break;
+      case '--initrd': o.initrd.push(value()); break;
+      case '--append': o.append = value(); break;
+      case '--bios': o.bios = value(); break;
+      case '-m': case '--memory': {
+        const v = value();
+        const n = Number(v.replace(/[mM]$/, ''));
+        if (!Number.isInteger(n) || n < 2 || n > 2048) throw new UsageError(`--memory ${v}: give a whole number of MiB between 2 and 2048`);
+        o.memoryMiB = n; break;
+      }
+      case '--clock': {
+        const v = value();
+        if (v !== 'realtime' && v !== 'virtual') throw new UsageError(`--clock ${v}: use realtime or virtual`);
+        o.clock = v; break;
+      }
+      case '--timeout': {
+        const v = value();
+        const n = Number(v);
+        if (!(n > 0)) throw new UsageError(`--timeout ${v}: give a positive number of seconds`);
+        o.timeout = n; break;
+      }
+      case '--run': o.run = value(); break;
+      case '--no-default-devices': o.defaultDevices = false; break;
+      case '--debug': {
+        const v = value();
+        if (v !== 'post') throw new UsageError(`--debug ${v}: the only debug output is "post"`);
+        o.debugPost = true; break;
+      }
+      default: throw new UsageError(`unknown option ${a} (see ts86 --help)`);
+    }
+  }
+  if (o.bios && o.kernel) throw new UsageError('--bios and --kernel exclude each other');
+  if (o.bios && o.initrd.length) throw new UsageError('--initrd needs --kernel, not --bios');
+  return o;
+}
+
+function readInput(path: string, what: string): Uint8Array {
+  let size: number;
+  try { size = statSync(path).size; } catch { throw new UsageError(`${what} ${path}: no such file`); }
+  if (size === 0) throw new UsageError(`${what} ${path}: the file is empty`);
+  try { return new Uint8Array(readFileSync(path)); } catch (e) { throw new UsageError(`${what} ${path}: ${(e as Error).message}`); }
+}
+
+/** Builds the machine the options describe (the default guest is built on demand). */
+export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptions, 'onSerial' | 'onDebugcon' | 'onPost'>): Promise<Machine> {
+  const mo: MachineOptions = { ...hooks, memoryMiB: o.memoryMiB, clock: o.clock, defaultDevices: o.defaultDevices };
+  let append = o.append;
+  if (o.bios) mo.bios = readInput(o.bios, 'BIOS image');
+  else {
+    let kernelPath = o.kernel, initrds = o.initrd;
+    if (!kernelPath) {
+      const { ensureGuest } = await import('../scripts/build-guest.mjs');
+      const g = await ensureGuest({ quiet: false });
+      kernelPath = g.kernel;
+      initrds = [g.initrd];
+    }
+    mo.kernel = readInput(kernelPath!, 'kernel');
+    const files = initrds.map((p) => readInput(p, 'initrd'));
+    const { detectKernel } = await import('../firmware/index.js');
+    let kind: string;
+    try { kind = detectKernel(mo.kernel); } catch (e) { throw new UsageError(`kernel ${kernelPath}: ${(e as Error).message}`); }
+    if (kind === 'bzimage') {
+      if (files.length > 1) throw new UsageError('a Linux kernel takes one --initrd');
+      mo.initrd = files[0];
+    } else {
+      mo.modules = files.map((data, k) => ({ data, cmdline: initrds[k]! }));
+    }
+  }
+  mo.cmdline = append;
+  try { return new Machine(mo); } catch (e) { throw new UsageError((e as Error).message); }
+}
+
+export { HELP };

@@ -1,0 +1,141 @@
+/**
+ * A PC: RAM, the port and memory buses, one clock, the CPU, the in-kernel irqchip, the platform
+ * devices and the firmware loaders, wired as design.md §2 describes. The host (CLI, browser page,
+ * tests) drives it with `runSlice` / `run` and talks to it through callbacks.
+ */
+import { PhysicalMemory } from '../bus/memory.js';
+import { IoBus } from '../bus/io.js';
+import { Clock, type ClockMode } from '../bus/clock.js';
+import { CPU, MSR_APIC_BASE, MSR_TSC_DEADLINE } from '../cpu/index.js';
+import { createInterruptControllers, type InterruptControllers } from '../irqchip/index.js';
+import { Pit } from '../devices/pit.js';
+import { Rtc } from '../devices/rtc.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { DebugExit } from '../devices/debug-exit.js';
+import { Debugcon } from '../devices/debugcon.js';
+import { PostCode } from '../devices/post-code.js';
+import { bootKernel, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
+
+export interface MachineOptions {
+  memoryMiB?: number;
+  clock?: ClockMode;
+  /** Linux bzImage or Multiboot kernel. */
+  kernel?: Uint8Array;
+  initrd?: Uint8Array;
+  modules?: BootOptions['modules'];
+  cmdline?: string;
+  /** A 64 or 128 KiB ROM started at the reset vector instead of a kernel. */
+  bios?: Uint8Array;
+  /** Guest wall-clock epoch in ms (RTC, kvmclock). Virtual mode defaults to a fixed date. */
+  epochMs?: number;
+  /** Include the PCI network card (default true). */
+  defaultDevices?: boolean;
+  /** COM1 transmit. */
+  onSerial?: (byte: number) => void;
+  /** QEMU debugcon (port 0xE9) output. */
+  onDebugcon?: (byte: number) => void;
+  /** POST codes (port 0x80). */
+  onPost?: (code: number) => void;
+}
+
+export type SliceResult = 'running' | 'idle' | 'shutdown';
+
+/** Fixed guest epoch for deterministic runs: 2026-01-01T00:00:00Z. */
+export const VIRTUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+export class Machine {
+  readonly mem: PhysicalMemory;
+  readonly io = new IoBus();
+  readonly clock: Clock;
+  readonly cpu: CPU;
+  readonly chips: InterruptControllers;
+  readonly epochMs: number;
+  readonly pit: Pit;
+  readonly rtc: Rtc;
+  readonly uart: Uart16550;
+  /** Set when the guest (or a device) ends the run: exit status for the host. */
+  exitStatus: number | null = null;
+  shutdownReason: string | null = null;
+
+  constructor(readonly opts: MachineOptions) {
+    const mib = opts.memoryMiB ?? 128;
+    if (!Number.isInteger(mib) || mib < 2 || mib > 2048) throw new Error(`memory size ${mib} MiB is out of range (2-2048)`);
+    this.mem = new PhysicalMemory(mib << 20);
+    // The VGA window reads as open bus; there is no display adapter.
+    this.mem.unmap(0xa0000, 0x20000);
+    this.clock = new Clock(opts.clock ?? 'realtime');
+    this.epochMs = opts.epochMs ?? (this.clock.mode === 'virtual' ? VIRTUAL_EPOCH_MS : Date.now());
+    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock });
+    cpu.onShutdown = (reason) => { this.shutdownReason = `guest ${reason}: the machine stopped`; };
+
+    this.chips = createInterruptControllers({
+      io: this.io, mem: this.mem, clock: this.clock,
+      onIntrChange: () => cpu.requestInterruptCheck(),
+      onNmi: () => cpu.nmi(),
+      ioapicId: DEFAULT_IOAPIC_ID,
+    });
+    const lapic = this.chips.lapic;
+    cpu.interrupts = lapic;
+    cpu.cpuidApic = true;
+    cpu.msr.handlers.set(MSR_APIC_BASE, { read: () => lapic.readApicBase(), write: (v) => lapic.writeApicBase(v) });
+    cpu.msr.handlers.set(MSR_TSC_DEADLINE, { read: () => lapic.readTscDeadline(), write: (v) => { lapic.writeTscDeadline(v); return true; } });
+
+    const router = this.chips.router;
+    const isa = (irq: number) => (level: boolean) => router.setLevel(irq, level);
+    this.pit = new Pit(this.io, this.clock, { irq0: isa(0) });
+    this.rtc = new Rtc(this.io, this.clock, { irq: isa(8), epochSeconds: this.epochMs / 1000, ramSize: this.mem.ramSize });
+    this.uart = new Uart16550(this.io, this.clock, { irq: isa(4), onTransmit: opts.onSerial ?? (() => {}) });
+    new DebugExit(this.io, (status) => { this.exitStatus ??= status; });
+    new Debugcon(this.io, opts.onDebugcon ?? (() => {}));
+    new PostCode(this.io, opts.onPost ?? (() => {}));
+
+    if (opts.bios) this.loadBios(opts.bios);
+    else if (opts.kernel) {
+      const [sig, , , features] = cpu.cpuid(1, 0);
+      const pci = opts.defaultDevices !== false;
+      writeMpTable(this.mem, { cpuSignature: sig, cpuFeatures: features, pci, pciDevices: pci ? [{ device: 3, pin: 0 }] : [] });
+      const st = bootKernel(this.mem, opts.kernel, { cmdline: opts.cmdline, initrd: opts.initrd, modules: opts.modules });
+      cpu.loadBootState(st);
+    }
+  }
+
+  /** Maps a reset-vector ROM below 1 MiB and below 4 GiB; the CPU starts at F000:FFF0. */
+  private loadBios(rom: Uint8Array): void {
+    if (rom.length !== 0x10000 && rom.length !== 0x20000) throw new Error(`BIOS image must be 64 KiB or 128 KiB, not ${rom.length} bytes`);
+    this.mem.mapRom(0x100000 - rom.length, rom, 'bios');
+    this.mem.mapRom(0x100000000 - rom.length, rom, 'bios-high');
+    this.cpu.reset();
+  }
+
+  /** Host keyboard input for COM1. */
+  serialInput(bytes: Uint8Array): void { this.uart.receive(bytes); }
+
+  /** Releases host resources (workers, files); the machine cannot run afterwards. */
+  close(): void {}
+
+  /**
+   * Runs the CPU for up to `budget` instructions, firing timers on time. A halted CPU skips to the
+   * next timer in virtual mode; in realtime mode the caller sleeps (`idle` with a deadline).
+   */
+  runSlice(budget: number): SliceResult {
+    const cpu = this.cpu, clock = this.clock;
+    let left = budget;
+    while (left > 0) {
+      if (this.exitStatus !== null || this.shutdownReason !== null || cpu.shutdown) return 'shutdown';
+      clock.runDue();
+      if (cpu.halted && !cpu.wakeable) {
+        const next = clock.nextDeadline();
+        if (clock.mode === 'virtual' && next !== Infinity) { clock.skipTo(next); continue; }
+        return 'idle';
+      }
+      let n = left;
+      if (clock.mode === 'virtual') {
+        const next = clock.nextDeadline();
+        if (next !== Infinity) n = Math.max(1, Math.min(n, Math.ceil((next - clock.now()) / clock.nsPerInstruction)));
+      } else n = Math.min(n, 20000);
+      const done = cpu.run(n);
+      left -= Math.max(done, 1);
+    }
+    return 'running';
+  }
+}

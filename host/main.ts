@@ -1,0 +1,119 @@
+/** The `ts86` command: terminal console, `--run`, timeouts and exit statuses. */
+import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
+import type { Machine } from './machine.js';
+
+/** The default guest's /init prints this before starting its shell. */
+export const READY_LINE = 'ts86-guest: ready';
+const CTRL_A = 0x01;
+
+/**
+ * Drives `--run`: waits for the guest's ready line, silences the shell (no echo, no prompt),
+ * sends the command and collects its output up to a marker carrying `$?`. The marker is written
+ * as arithmetic in the command so the shell's own echo of it can never match.
+ */
+export class RunSession {
+  private buf = '';
+  private phase: 'boot' | 'quiet' | 'run' | 'done' = 'boot';
+  output = '';
+  status = -1;
+  constructor(private readonly command: string, private readonly send: (s: string) => void) {}
+
+  feed(byte: number): void {
+    if (this.phase === 'done') return;
+    if (byte === 13) return;
+    this.buf += String.fromCharCode(byte);
+    if (this.phase === 'boot' && this.buf.includes(READY_LINE + '\n')) {
+      this.phase = 'quiet'; this.buf = '';
+      this.send("stty -echo; PS1=''; PS2=''; echo __TS86_$((6*7))_QUIET\n");
+    } else if (this.phase === 'quiet' && this.buf.includes('__TS86_42_QUIET\n')) {
+      this.phase = 'run'; this.buf = '';
+      this.send(`${this.command}\necho __TS86_$((6*7))_RC_$?\n`);
+    } else if (this.phase === 'run') {
+      const m = /(?:^|\n)__TS86_42_RC_(\d+)\n$/.exec(this.buf);
+      if (m) {
+        this.output = this.buf.slice(0, m.index + (this.buf[m.index] === '\n' ? 1 : 0));
+        this.status = Number(m[1]);
+        this.phase = 'done';
+      }
+    }
+  }
+  get done(): boolean { return this.phase === 'done'; }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: CliOptions | 'help';
+  try { o = parseArgs(argv); } catch (e) { return usage(e); }
+  if (o === 'help') { console.log(HELP); return 0; }
+  const out = process.stdout;
+  let session: RunSession | null = null;
+  let m: Machine;
+  const input: number[] = [];
+  try {
+    m = await machineFromOptions(o, {
+      onSerial: (b) => { if (session) session.feed(b); else out.write(String.fromCharCode(b)); },
+      onDebugcon: (b) => out.write(String.fromCharCode(b)),
+      onPost: o.debugPost ? (code) => process.stderr.write(`POST 0x${code.toString(16).padStart(2, '0')}\n`) : undefined,
+    });
+  } catch (e) { return usage(e); }
+  const machine = m;
+  if (o.run !== undefined) session = new RunSession(o.run, (s) => machine.serialInput(new TextEncoder().encode(s)));
+
+  const tty = process.stdin.isTTY && !session;
+  let quit = false;
+  let sawCtrlA = false;
+  if (tty) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', (d: Buffer) => {
+      for (const b of d) {
+        if (sawCtrlA) {
+          sawCtrlA = false;
+          if (b === 0x78 || b === 0x58) { quit = true; continue; }
+          if (b !== CTRL_A) continue;
+        } else if (b === CTRL_A) { sawCtrlA = true; continue; }
+        input.push(b);
+      }
+      machine.serialInput(Uint8Array.from(input.splice(0)));
+    });
+  } else if (!session) {
+    process.stdin.on('data', (d: Buffer) => machine.serialInput(new Uint8Array(d)));
+  }
+  const restore = () => { if (tty) { process.stdin.setRawMode(false); process.stdin.pause(); } };
+  const limitNs = o.timeout !== undefined ? o.timeout * 1e9 : Infinity;
+
+  const status = await new Promise<number>((resolve) => {
+    const tick = () => {
+      const start = performance.now();
+      let sleepMs = 0;
+      for (;;) {
+        if (quit) return resolve(0);
+        const r = machine.runSlice(100_000);
+        if (session?.done) { out.write(session.output); return resolve(session.status); }
+        if (machine.exitStatus !== null) return resolve(machine.exitStatus);
+        if (r === 'shutdown') { process.stderr.write(`\nts86: ${machine.shutdownReason ?? 'machine stopped'}\n`); return resolve(machine.shutdownReason ? 1 : 0); }
+        if (machine.clock.now() >= limitNs) { process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`); return resolve(124); }
+        if (r === 'idle') {
+          if (machine.clock.mode === 'virtual') {
+            // Halted with no timer armed: only host input can wake the guest.
+            if (session || !process.stdin.readable) { process.stderr.write('\nts86: guest halted with nothing left to wake it\n'); return resolve(1); }
+            sleepMs = 10;
+          } else {
+            const next = machine.clock.nextDeadline();
+            sleepMs = Math.max(0, Math.min(10, (next - machine.clock.now()) / 1e6));
+          }
+          break;
+        }
+        if (performance.now() - start > 15) break;
+      }
+      setTimeout(tick, sleepMs);
+    };
+    tick();
+  });
+  restore();
+  machine.close();
+  return status;
+}
+
+function usage(e: unknown): number {
+  if (e instanceof UsageError || e instanceof Error) { process.stderr.write(`ts86: ${e.message}\n`); return 2; }
+  throw e;
+}
