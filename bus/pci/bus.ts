@@ -1,7 +1,7 @@
 /**
  * PCI bus 0 behind configuration mechanism #1 (PCI Local Bus spec 3.0, 3.2.2.3.2):
  * 0xCF8 is the 32-bit CONFIG_ADDRESS (bit 31 enable, bus 23:16, device 15:11, function 10:8,
- * register 7:2), decoded for dword accesses only; 0xCFC–0xCFF is CONFIG_DATA, reached with byte,
+ * register 7:2), written by dword accesses only; 0xCFC–0xCFF is CONFIG_DATA, reached with byte,
  * word or dword accesses at any offset. Absent functions, other buses, or a clear enable bit read
  * all ones. Port 0xCF9 is left free for the reset control register.
  *
@@ -55,12 +55,14 @@ export class PciBus {
     this.windowPages = new Uint16Array(this.window.size >>> 12);
     this.log = new GuestLog('pci', opts.log);
 
+    // Narrower reads return the register's low bytes whatever the port, as QEMU's do.
     const addr: PortHandler = {
-      read: (_p, size) => size === 4 ? this.configAddress : ALL_ONES[size],
-      write: (_p, size, v) => { if (size === 4) this.configAddress = (v & 0x80fffffc) >>> 0; },
+      read: (_p, size) => size === 4 ? this.configAddress : this.configAddress & ALL_ONES[size],
+      write: (p, size, v) => { if (size === 4 && p === PCI_CONFIG_ADDRESS) this.configAddress = (v & 0x80fffffc) >>> 0; },
     };
     const data: PortHandler = { read: (p, s) => this.dataRead(p, s), write: (p, s, v) => this.dataWrite(p, s, v) };
     this.io.register(PCI_CONFIG_ADDRESS, 1, addr, 'pci-config-address');
+    this.io.register(PCI_CONFIG_ADDRESS + 2, 2, addr, 'pci-config-address');
     this.io.register(PCI_CONFIG_DATA, 4, data, 'pci-config-data');
 
     // The window claims only what nothing else decodes, so it never hides RAM or chipset MMIO.
