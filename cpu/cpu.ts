@@ -54,7 +54,7 @@ export class CPU {
   readonly io: IoBus;
   readonly clock: Clock;
   readonly ram: Uint8Array;
-  private readonly ram32: Int32Array;
+  readonly ram32: Int32Array;
   private readonly codePages: Uint8Array;
 
   readonly regs = new Int32Array(8);
@@ -552,6 +552,22 @@ export class CPU {
   }
 
   private physWrite8(phys: number, v: number): void { this.mem.write(phys >>> 0, 1, v); }
+
+  /**
+   * Physical RAM address of `lin` if the whole 4 KiB page is plain RAM accessible for this access
+   * at the current privilege (translating and setting A/D bits as needed), else -1. Faults as a
+   * real access would. Used by bulk string operations.
+   */
+  ramPage(lin: number, write: boolean): number {
+    const bit = write ? this.wBit : this.rBit;
+    let e = this.tlb[lin >>> 12]!;
+    if ((e & (bit | TLB_SLOW)) !== bit) {
+      this.translate(lin, write, this.cpl === 3);
+      e = this.tlb[lin >>> 12]!;
+      if ((e & (bit | TLB_SLOW)) !== bit) return -1;
+    }
+    return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+  }
 
   /** Faults now if any byte of [lin, lin+len) is not writable at the current privilege. */
   probeWrite(lin: number, len: number): void {

@@ -224,7 +224,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     }
   }
   if (b >= 0x70 && b < 0x80) {
-    ins.op = b & 15; ins.imm = D.sbyte(); ins.fn = O.jcc; return true;
+    ins.op = b & 15; ins.imm = D.sbyte(); ins.fn = osz === 4 ? O.JCC32[ins.op]! : O.jcc; return true;
   }
   if (b >= 0x91 && b <= 0x97) { ins.reg = b & 7; ins.fn = O.xchgAcc; return false; }
   if (b >= 0xb0 && b <= 0xb7) { ins.size = 1; ins.reg = b & 7; ins.imm = D.byte(); ins.fn = O.movRImm; return false; }
@@ -237,9 +237,9 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0x62: modrm(); if (!ins.mem) cpu.ud(); ins.fn = O.bound; return false;
     case 0x63: ins.size = 2; modrm(); ins.fn = S.arpl; return false;
     case 0x68: ins.imm = D.imm(osz); ins.fn = O.pushImm; return false;
-    case 0x69: modrm(); ins.imm = D.imm(osz); ins.fn = O.imul3; return false;
+    case 0x69: modrm(); ins.imm = D.imm(osz); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
     case 0x6a: ins.imm = D.sbyte(); ins.fn = O.pushImm; return false;
-    case 0x6b: modrm(); ins.imm = D.sbyte(); ins.fn = O.imul3; return false;
+    case 0x6b: modrm(); ins.imm = D.sbyte(); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
     case 0x6c: ins.size = 1; ins.fn = O.ins_; return true;
     case 0x6d: ins.fn = O.ins_; return true;
     case 0x6e: ins.size = 1; ins.fn = O.outs; return true;
@@ -249,7 +249,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
       ins.fn = osz === 4 ? (ins.mem ? O.ALU_MIMM32[ins.op]! : O.ALU_RIMM32[ins.op]!) : (ins.mem ? O.aluMImm : O.aluRImm); return false;
     case 0x83: modrm(); ins.imm = D.sbyte(); ins.op = ins.reg;
       ins.fn = osz === 4 ? (ins.mem ? O.ALU_MIMM32[ins.op]! : O.ALU_RIMM32[ins.op]!) : (ins.mem ? O.aluMImm : O.aluRImm); return false;
-    case 0x84: ins.size = 1; modrm(); ins.fn = O.testRM; return false;
+    case 0x84: ins.size = 1; modrm(); ins.fn = ins.mem ? O.testRM : O.test8RR; return false;
     case 0x85: modrm(); ins.fn = osz === 4 && !ins.mem ? O.test32RR : O.testRM; return false;
     case 0x86: ins.size = 1; modrm(); ins.fn = O.xchgRM; return false;
     case 0x87: modrm(); ins.fn = O.xchgRM; return false;
@@ -258,7 +258,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0x8a: ins.size = 1; modrm(); ins.fn = ins.mem ? O.movRM : O.movRRrev; return false;
     case 0x8b: modrm(); ins.fn = ins.mem ? (osz === 4 ? O.mov32RM : O.movRM) : (osz === 4 ? O.mov32RRrev : O.movRRrev); return false;
     case 0x8c: modrm(); if (ins.reg > 5) cpu.ud(); ins.fn = O.movRmSeg; return false;
-    case 0x8d: modrm(); if (!ins.mem) cpu.ud(); ins.fn = O.lea; return false;
+    case 0x8d: modrm(); if (!ins.mem) cpu.ud(); ins.fn = osz === 4 ? O.lea32 : O.lea; return false;
     case 0x8e: ins.size = 2; modrm(); if (ins.reg > 5 || ins.reg === Seg.CS) cpu.ud(); ins.fn = O.movSegRm; return true;
     case 0x8f: modrm(); ins.fn = O.popRm; return false;
     case 0x90: ins.fn = O.nop; return false;
@@ -287,7 +287,9 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xae: ins.size = 1; ins.fn = O.scas; return rep !== 0;
     case 0xaf: ins.fn = O.scas; return rep !== 0;
     case 0xc0: ins.size = 1; modrm(); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = O.shiftImm; return false;
-    case 0xc1: modrm(); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = O.shiftImm; return false;
+    case 0xc1: modrm(); ins.imm = D.byte(); ins.op = ins.reg;
+      if (osz === 4 && !ins.mem && (ins.imm & 31) !== 0) { ins.imm &= 31; ins.fn = O.SHIFT32_RI[ins.op]!; } else ins.fn = O.shiftImm;
+      return false;
     case 0xc2: ins.imm = D.word(); ins.fn = O.retImm; return true;
     case 0xc3: ins.fn = osz === 4 ? O.ret32 : O.ret16; return true;
     case 0xc4: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.ES; ins.fn = O.loadFarPtr; return true;
@@ -303,7 +305,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xce: ins.fn = O.into; return true;
     case 0xcf: ins.fn = O.iret_; return true;
     case 0xd0: ins.size = 1; modrm(); ins.imm = 1; ins.op = ins.reg; ins.fn = O.shiftImm; return false;
-    case 0xd1: modrm(); ins.imm = 1; ins.op = ins.reg; ins.fn = O.shiftImm; return false;
+    case 0xd1: modrm(); ins.imm = 1; ins.op = ins.reg; ins.fn = osz === 4 && !ins.mem ? O.SHIFT32_RI[ins.op]! : O.shiftImm; return false;
     case 0xd2: ins.size = 1; modrm(); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
     case 0xd3: modrm(); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
     case 0xd4: ins.imm = D.byte(); ins.fn = O.aam; return false;
@@ -360,9 +362,9 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
 function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void, _seg: number): boolean {
   const b = D.byte();
   ins.opcode = 0x0f00 | b;
-  if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = O.jcc; return true; }
-  if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; modrm(); ins.fn = O.setcc; return false; }
-  if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; modrm(); ins.fn = O.cmovcc; return false; }
+  if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = osz === 4 ? O.JCC32[ins.op]! : O.jcc; return true; }
+  if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; modrm(); ins.fn = ins.mem ? O.setcc : O.SETCC_R[ins.op]!; return false; }
+  if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; modrm(); ins.fn = osz === 4 && !ins.mem ? O.CMOVCC32_RR[ins.op]! : O.cmovcc; return false; }
   if (b >= 0xc8 && b <= 0xcf) { ins.reg = b & 7; ins.fn = O.bswap; return false; }
   switch (b) {
     case 0x00: ins.size = 2; modrm(); ins.op = ins.reg; if (ins.reg > 5) cpu.ud(); ins.fn = S.group6; return true;
@@ -413,15 +415,15 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void, _seg: num
       }
       ins.op = ins.reg; ins.fn = O.fxsaveRstor; return ins.reg === 1;
     }
-    case 0xaf: modrm(); ins.fn = O.imul2; return false;
+    case 0xaf: modrm(); ins.fn = osz === 4 && !ins.mem ? O.imul2_32R : O.imul2; return false;
     case 0xb0: ins.size = 1; modrm(); ins.fn = O.cmpxchg; return false;
     case 0xb1: modrm(); ins.fn = O.cmpxchg; return false;
     case 0xb2: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.SS; ins.fn = O.loadFarPtr; return true;
     case 0xb3: modrm(); ins.op = 2; ins.fn = O.btReg; return false;
     case 0xb4: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.FS; ins.fn = O.loadFarPtr; return true;
     case 0xb5: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.GS; ins.fn = O.loadFarPtr; return true;
-    case 0xb6: ins.imm = 1; modrm(); ins.fn = O.movzx; return false;
-    case 0xb7: ins.imm = 2; modrm(); ins.fn = O.movzx; return false;
+    case 0xb6: ins.imm = 1; modrm(); ins.fn = osz === 4 ? (ins.mem ? O.movzx8_32M : O.movzx8_32R) : O.movzx; return false;
+    case 0xb7: ins.imm = 2; modrm(); ins.fn = osz === 4 && ins.mem ? O.movzx16_32M : O.movzx; return false;
     case 0xba: modrm(); if (ins.reg < 4) cpu.ud(); ins.op = ins.reg - 4; ins.imm = D.byte(); ins.fn = O.btImm; return false;
     case 0xbb: modrm(); ins.op = 3; ins.fn = O.btReg; return false;
     case 0xbc: modrm(); ins.fn = O.bsf; return false;

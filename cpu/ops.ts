@@ -884,11 +884,63 @@ function count(c: CPU, i: Insn): number { return i.a32 ? c.regs[Reg.ECX]! >>> 0 
 function setCount(c: CPU, i: Insn, n: number): void { if (i.a32) c.regs[Reg.ECX] = n; else c.r16[Reg.ECX << 1] = n; }
 /** Iterations per execution of a REP instruction before it yields (to let interrupts in). */
 const REP_CHUNK = 4096;
+/** Page-sized bulk steps per execution of REP MOVS/STOS (up to 256 KiB). */
+const REP_BULK_PAGES = 64;
 
 /** After a partial REP run: re-execute the same instruction. */
 function repeatInsn(c: CPU, i: Insn): void {
   c.eip = (c.eip - (i.end - i.start)) & (c.code32 ? -1 : 0xffff);
   c.exitBlock = true;
+}
+
+/**
+ * Bulk REP MOVS/STOS within RAM pages: moves as many whole elements as fit before the next page
+ * boundary of source and destination (ascending, 32-bit addressing, flat-enough segments).
+ * Returns the number of elements done (0: take the exact element-by-element path).
+ */
+function repBulk(c: CPU, i: Insn, n: number, movs: boolean): number {
+  const size = i.size;
+  if (!i.a32 || (c.flags & DF) || n < 2) return 0;
+  const di = c.regs[Reg.EDI]! >>> 0;
+  const dLin = (c.segBase[Seg.ES]! + di) | 0;
+  let room = 0x1000 - (dLin & 0xfff);
+  let si = 0, sLin = 0;
+  if (movs) {
+    si = c.regs[Reg.ESI]! >>> 0;
+    sLin = (c.segBase[i.seg]! + si) | 0;
+    room = Math.min(room, 0x1000 - (sLin & 0xfff));
+  }
+  const count = Math.min(n, Math.floor(room / size));
+  if (count < 1) return 0;
+  const bytes = count * size;
+  // Segment windows for the whole run; any doubt goes to the exact path.
+  if (di < c.segWLo[Seg.ES]! || di + bytes - 1 > c.segWHi[Seg.ES]!) return 0;
+  if (movs && (si < c.segRLo[i.seg]! || si + bytes - 1 > c.segRHi[i.seg]!)) return 0;
+  const sp = movs ? c.ramPage(sLin, false) : 0;
+  if (sp < 0) return 0;
+  const dp = c.ramPage(dLin, true);
+  if (dp < 0) return 0;
+  const ram = c.ram;
+  if (c.mem.codePages[dp >>> 12]) c.invalidateCode(dp, bytes);
+  if (movs) {
+    // A forward byte copy onto an overlapping higher destination replicates a pattern; memmove would not.
+    if (dp > sp && dp < sp + bytes) return 0;
+    ram.copyWithin(dp, sp, sp + bytes);
+    c.regs[Reg.ESI] = (si + bytes) | 0;
+  } else if (size === 1) {
+    ram.fill(c.r8[0]!, dp, dp + bytes);
+  } else if (size === 4 && (dp & 3) === 0) {
+    c.ram32.fill(c.regs[0]!, dp >>> 2, (dp + bytes) >>> 2);
+  } else {
+    const v = c.regs[0]!;
+    for (let k = 0; k < bytes; k += size) {
+      ram[dp + k] = v; ram[dp + k + 1] = v >> 8;
+      if (size === 4) { ram[dp + k + 2] = v >> 16; ram[dp + k + 3] = v >> 24; }
+    }
+  }
+  c.regs[Reg.EDI] = (di + bytes) | 0;
+  c.regs[Reg.ECX] = n - count;
+  return count;
 }
 
 export const movs: Handler = (c, i) => {
@@ -901,6 +953,7 @@ export const movs: Handler = (c, i) => {
   }
   let n = count(c, i);
   let budget = REP_CHUNK;
+  for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, true)) > 0;) n -= done;
   while (n !== 0 && budget-- > 0) {
     const v = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
     c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
@@ -915,6 +968,7 @@ export const stos: Handler = (c, i) => {
   if (!i.rep) { c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v); bump(c, a32, Reg.EDI, step); return; }
   let n = count(c, i);
   let budget = REP_CHUNK;
+  for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, false)) > 0;) n -= done;
   while (n !== 0 && budget-- > 0) {
     c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
     bump(c, a32, Reg.EDI, step);
@@ -1038,3 +1092,93 @@ export const fxsaveRstor: Handler = (c, i) => {
   if (i.op === 0) c.fpu.fxsave(lin); else c.fpu.fxrstor(lin);
 };
 
+
+// ---------------------------------------------------------------- 32-bit register fast paths
+// Specialized forms of the hottest instructions in protected-mode code; each closure has a
+// constant sub-operation so the engine can fold the dispatch away.
+
+const COND: ((c: CPU) => boolean)[] = [
+  (c) => c.getOF(), (c) => !c.getOF(),
+  (c) => c.getCF() !== 0, (c) => c.getCF() === 0,
+  (c) => c.getZF(), (c) => !c.getZF(),
+  (c) => c.getCF() !== 0 || c.getZF(), (c) => c.getCF() === 0 && !c.getZF(),
+  (c) => c.getSF(), (c) => !c.getSF(),
+  (c) => c.getPF(), (c) => !c.getPF(),
+  (c) => c.getSF() !== c.getOF(), (c) => c.getSF() === c.getOF(),
+  (c) => c.getZF() || c.getSF() !== c.getOF(), (c) => !c.getZF() && c.getSF() === c.getOF(),
+];
+const per16 = (f: (cc: number) => Handler): Handler[] => Array.from({ length: 16 }, (_, cc) => f(cc));
+
+export const JCC32 = per16((cc) => {
+  const p = COND[cc]!;
+  return (c, i) => {
+    if (p(c)) {
+      const t = (c.eip + i.imm) >>> 0;
+      if (t > c.segLimit[Seg.CS]!) c.gp(0);
+      c.eip = t;
+    }
+  };
+});
+export const SETCC_R = per16((cc) => { const p = COND[cc]!; return (c, i) => c.setReg8(i.rm, p(c) ? 1 : 0); });
+export const CMOVCC32_RR = per16((cc) => { const p = COND[cc]!; return (c, i) => { if (p(c)) c.regs[i.reg] = c.regs[i.rm]!; }; });
+
+export const lea32: Handler = (c, i) => { c.regs[i.reg] = i.ea(c, i); };
+export const imul3_32R: Handler = (c, i) => {
+  const lo = mulS32(c.regs[i.rm]!, i.imm);
+  c.regs[i.reg] = lo;
+  mulFlags(c, mulHi !== (lo >> 31), lo, 31);
+};
+export const imul2_32R: Handler = (c, i) => {
+  const lo = mulS32(c.regs[i.reg]!, c.regs[i.rm]!);
+  c.regs[i.reg] = lo;
+  mulFlags(c, mulHi !== (lo >> 31), lo, 31);
+};
+export const test8RR: Handler = (c, i) => c.setLogic(c.getReg8(i.rm) & c.getReg8(i.reg), 7);
+export const movzx8_32R: Handler = (c, i) => { c.regs[i.reg] = c.getReg8(i.rm); };
+export const movzx8_32M: Handler = (c, i) => { c.regs[i.reg] = c.rd8(i.seg, i.ea(c, i)); };
+export const movzx16_32M: Handler = (c, i) => { c.regs[i.reg] = c.rd16(i.seg, i.ea(c, i)); };
+
+/** Shift/rotate of a 32-bit register by a non-zero immediate count (1..31). */
+export const SHIFT32_RI: Handler[] = Array.from({ length: 8 }, (_, op) => {
+  switch (op) {
+    case 0: return (c, i) => { // ROL
+      const v = c.regs[i.rm]!, n = i.imm;
+      const r = (v << n) | (v >>> (32 - n));
+      c.regs[i.rm] = r;
+      const cf = r & 1;
+      c.materialize();
+      c.flags = (c.flags & ~(CF | OF)) | cf | ((((r >>> 31) ^ cf) & 1) ? OF : 0);
+    };
+    case 1: return (c, i) => { // ROR
+      const v = c.regs[i.rm]!, n = i.imm;
+      const r = (v >>> n) | (v << (32 - n));
+      c.regs[i.rm] = r;
+      const cf = r >>> 31;
+      c.materialize();
+      c.flags = (c.flags & ~(CF | OF)) | cf | (((cf ^ (r >>> 30)) & 1) ? OF : 0);
+    };
+    case 4: case 6: return (c, i) => { // SHL
+      const v = c.regs[i.rm]!, n = i.imm;
+      const r = v << n;
+      c.regs[i.rm] = r;
+      const cf = (v >>> (32 - n)) & 1;
+      c.setLogic(r, 31);
+      c.flags |= cf | ((((r >>> 31) ^ cf) & 1) ? OF : 0);
+    };
+    case 5: return (c, i) => { // SHR
+      const v = c.regs[i.rm]!, n = i.imm;
+      const r = v >>> n;
+      c.regs[i.rm] = r;
+      c.setLogic(r, 31);
+      c.flags |= ((v >>> (n - 1)) & 1) | (v < 0 ? OF : 0);
+    };
+    case 7: return (c, i) => { // SAR
+      const v = c.regs[i.rm]!, n = i.imm;
+      const r = v >> n;
+      c.regs[i.rm] = r;
+      c.setLogic(r, 31);
+      c.flags |= (v >> (n - 1)) & 1;
+    };
+    default: return shiftImm; // RCL/RCR keep the generic path
+  }
+});
