@@ -14,7 +14,10 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { Debugcon } from '../devices/debugcon.js';
 import { PostCode } from '../devices/post-code.js';
-import { bootKernel, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
+import { KvmParavirt } from '../devices/kvm-paravirt.js';
+import { FwCfg } from '../devices/fw-cfg.js';
+import { PciBus, HostBridge } from '../bus/pci/index.js';
+import { bootKernel, pciIntxGsi, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
 
 export interface MachineOptions {
   memoryMiB?: number;
@@ -53,6 +56,8 @@ export class Machine {
   readonly pit: Pit;
   readonly rtc: Rtc;
   readonly uart: Uart16550;
+  readonly pci: PciBus;
+  readonly kvm: KvmParavirt;
   /** Set when the guest (or a device) ends the run: exit status for the host. */
   exitStatus: number | null = null;
   shutdownReason: string | null = null;
@@ -88,6 +93,15 @@ export class Machine {
     new DebugExit(this.io, (status) => { this.exitStatus ??= status; });
     new Debugcon(this.io, opts.onDebugcon ?? (() => {}));
     new PostCode(this.io, opts.onPost ?? (() => {}));
+    new FwCfg(this.io, this.mem, { ramSize: this.mem.ramSize });
+    this.kvm = new KvmParavirt(cpu, this.mem, this.clock, { wallClockEpochNs: BigInt(Math.round(this.epochMs)) * 1_000_000n });
+    // PCI INTx lines are routed to IOAPIC pins as the MP table says.
+    this.pci = new PciBus({
+      io: this.io, mem: this.mem,
+      setIntx: (device, _fn, pin, level) => router.setLevel(pciIntxGsi(device, pin), level),
+      sendMsi: (lo, hi, data) => { if (hi === 0) router.sendMsi(lo, data); },
+    });
+    this.pci.add(new HostBridge(), 0);
 
     if (opts.bios) this.loadBios(opts.bios);
     else if (opts.kernel) {
