@@ -3,7 +3,8 @@
  * with an explicit integer bit, four rounding modes, precision control, denormals and the masked /
  * unmasked overflow and underflow responses. Significands are handled as two unsigned 32-bit
  * halves (plus a 32-bit extension word carrying guard bits with a sticky bit jammed into bit 0), so
- * the common operations neither allocate nor use BigInt.
+ * the common operations neither allocate nor use BigInt. Words cross function boundaries as int32
+ * (`| 0`): a number above 2^31 passed as an argument would be boxed, which allocates.
  *
  * Values live in slots of a small register file (typed arrays): the sign+exponent word and the two
  * significand halves. The x87 keeps its eight physical registers in slots 0..7; 8.. are scratch.
@@ -24,20 +25,24 @@ export const SINGLE: Format = { emin: -126, emax: 127, bias: 127 };
 /** Exponent adjustment the x87 applies to a register result on unmasked overflow/underflow */
 const BIAS_ADJUST = 24576;
 const TWO32 = 0x100000000;
+const LIMB = 0x1000000;   // division limbs: 24 bits
+const DIGIT = 0x400000;  // division quotient digits: 22 bits
 export const NSLOTS = 16;
 
-// Scratch outputs of the helpers below (module-level so nothing allocates)
-let H = 0, L = 0, X = 0;
-let P0 = 0, P1 = 0;
+// Outputs of the helpers below: a typed array, since numbers above 2^31 stored in module
+// variables would be boxed (allocated) on every assignment
+const OUT = new Float64Array(3);
+const H = 0, L = 1, X = 2; // shiftRightJam
+const P0 = 0, P1 = 1;      // mul32
 
-/** P1:P0 = a * b for unsigned 32-bit a, b */
+/** OUT[P1]:OUT[P0] = a * b for unsigned 32-bit a, b */
 function mul32(a: number, b: number): void {
   const t0 = (a & 0xffff) * b, t1 = (a >>> 16) * b;
-  P0 = Math.imul(a, b) >>> 0;
-  P1 = Math.floor((t1 + Math.floor(t0 / 65536)) / 65536);
+  OUT[P0] = Math.imul(a, b) >>> 0;
+  OUT[P1] = Math.floor((t1 + Math.floor(t0 / 65536)) / 65536);
 }
 
-/** H:L:X = (h:l:x) >> n with every bit shifted out jammed into bit 0 of X */
+/** OUT[H]:OUT[L]:OUT[X] = (h:l:x) >> n with every bit shifted out jammed into bit 0 of X */
 function shiftRightJam(h: number, l: number, x: number, n: number): void {
   let sticky = 0;
   while (n >= 32 && (h | l | x) !== 0) { sticky |= x; x = l; l = h; h = 0; n -= 32; }
@@ -48,7 +53,7 @@ function shiftRightJam(h: number, l: number, x: number, n: number): void {
     l = (l >>> n) | (h << (32 - n));
     h >>>= n;
   }
-  H = h >>> 0; L = l >>> 0; X = (x | (sticky !== 0 ? 1 : 0)) >>> 0;
+  OUT[H] = h >>> 0; OUT[L] = l >>> 0; OUT[X] = (x | (sticky !== 0 ? 1 : 0)) >>> 0;
 }
 
 /** Rounding increment decision */
@@ -103,9 +108,9 @@ export class F80 {
   copy(d: number, s: number): void {
     this.se[d] = this.se[s]; this.hi[d] = this.hi[s]; this.lo[d] = this.lo[s];
   }
-  setIndefinite(d: number): void { this.set(d, 0xffff, 0xc0000000, 0); }
+  setIndefinite(d: number): void { this.set(d, 0xffff, 0xc0000000 | 0, 0); }
   setZero(d: number, sign: number): void { this.set(d, sign << 15, 0, 0); }
-  setInf(d: number, sign: number): void { this.set(d, (sign << 15) | 0x7fff, 0x80000000, 0); }
+  setInf(d: number, sign: number): void { this.set(d, (sign << 15) | 0x7fff, 0x80000000 | 0, 0); }
   isNaN(s: number): boolean {
     return (this.se[s] & 0x7fff) === 0x7fff && (this.hi[s] & 0x80000000) !== 0 && ((this.hi[s] & 0x7fffffff) | this.lo[s]) !== 0;
   }
@@ -142,6 +147,7 @@ export class F80 {
    * leaving the destination alone.
    */
   round(sign: number, e: number, h: number, l: number, x: number, prec: number, f: Format, regDest: boolean): void {
+    h >>>= 0; l >>>= 0; x >>>= 0;
     let tiny = false;
     if (e < f.emin) {
       // tininess is detected before rounding
@@ -157,7 +163,7 @@ export class F80 {
       } else {
         if (!this.ueMasked) this.exc |= UE;
         shiftRightJam(h, l, x, f.emin - e);
-        h = H; l = L; x = X; e = f.emin;
+        h = OUT[H]; l = OUT[L]; x = OUT[X]; e = f.emin;
       }
     }
     let guard: number, sticky: boolean, lsb: number;
@@ -208,7 +214,7 @@ export class F80 {
   /** Round to the register format with the current precision control into slot d */
   roundToSlot(d: number, sign: number, e: number, h: number, l: number, x: number): void {
     this.round(sign, e, h, l, x, this.prec, EXTENDED, true);
-    this.set(d, (sign << 15) | (this.rE & 0x7fff), this.rH, this.rL);
+    this.set(d, (sign << 15) | (this.rE & 0x7fff), this.rH | 0, this.rL | 0);
   }
 
   /** Exact (unrounded, full-precision) normalized value into slot d; exponent within range */
@@ -221,16 +227,18 @@ export class F80 {
 
   /** Round sign * (h:l) * 2^(e-63) to an integer magnitude in rH:rL per RC (PE, up); false when e > 63 */
   roundToInt(sign: number, e: number, h: number, l: number): boolean {
+    h >>>= 0; l >>>= 0;
     this.up = false;
     if (e >= 63) {
       this.rH = h; this.rL = l;
       return e === 63;
     }
     shiftRightJam(h, l, 0, 63 - e);
-    h = H; l = L;
-    if (X !== 0) {
+    h = OUT[H]; l = OUT[L];
+    const x = OUT[X];
+    if (x !== 0) {
       this.exc |= PE;
-      if (roundsUp(this.rc, sign, X >>> 31, (X & 0x7fffffff) !== 0, l & 1)) {
+      if (roundsUp(this.rc, sign, x >>> 31, (x & 0x7fffffff) !== 0, l & 1)) {
         this.up = true;
         l += 1;
         if (l >= TWO32) { l = 0; h += 1; }
@@ -261,17 +269,17 @@ export class F80 {
       t = aL; aL = bL; bL = t;
     }
     shiftRightJam(bH, bL, 0, aE - bE);
-    bH = H; bL = L; const bX = X;
+    bH = OUT[H]; bL = OUT[L]; const bX = OUT[X];
     if (aS === bS) {
       let l = aL + bL, h = aH + bH, x = bX;
       if (l >= TWO32) { l -= TWO32; h += 1; }
       if (h >= TWO32) {
         h -= TWO32;
         shiftRightJam(h, l, x, 1);
-        h = H | 0x80000000; l = L; x = X;
+        h = (OUT[H] | 0x80000000) >>> 0; l = OUT[L]; x = OUT[X];
         aE += 1;
       }
-      this.roundToSlot(d, aS, aE, h >>> 0, l, x);
+      this.roundToSlot(d, aS, aE, h | 0, l | 0, x | 0);
       return;
     }
     // magnitude subtraction, |a| >= |b|
@@ -290,16 +298,16 @@ export class F80 {
       x = (x << n) >>> 0;
       aE -= n;
     }
-    this.roundToSlot(d, aS, aE, h, l, x);
+    this.roundToSlot(d, aS, aE, h | 0, l | 0, x | 0);
   }
 
   /** d = a * b for unpacked finite nonzero a, b */
   mulUnpacked(d: number): void {
     const aH = this.aH, aL = this.aL, bH = this.bH, bL = this.bL;
-    mul32(aL, bL); const w0 = P0; let w1 = P1;
-    mul32(aL, bH); w1 += P0; let w2 = P1;
-    mul32(aH, bL); w1 += P0; w2 += P1;
-    mul32(aH, bH); w2 += P0; let w3 = P1;
+    mul32(aL, bL); const w0 = OUT[P0]; let w1 = OUT[P1];
+    mul32(aL, bH); w1 += OUT[P0]; let w2 = OUT[P1];
+    mul32(aH, bL); w1 += OUT[P0]; w2 += OUT[P1];
+    mul32(aH, bH); w2 += OUT[P0]; let w3 = OUT[P1];
     let c = Math.floor(w1 / TWO32); w1 -= c * TWO32; w2 += c;
     c = Math.floor(w2 / TWO32); w2 -= c * TWO32; w3 += c;
     let e = this.aE + this.bE, sticky = w0;
@@ -311,36 +319,53 @@ export class F80 {
       sticky = w0 << 1;
     }
     const x = (w1 | (sticky !== 0 ? 1 : 0)) >>> 0;
-    this.roundToSlot(d, this.aS ^ this.bS, e, w3, w2, x);
+    this.roundToSlot(d, this.aS ^ this.bS, e, w3 | 0, w2 | 0, x | 0);
   }
 
-  /** d = a / b for unpacked finite nonzero a, b: 65 quotient bits by restoring division, plus sticky */
+  /**
+   * d = a / b for unpacked finite nonzero a, b: three 22-bit quotient digits, each estimated in
+   * double precision and corrected with exact base-2^24 limb arithmetic, then the sticky remainder.
+   */
   divUnpacked(d: number): void {
-    const bH = this.bH, bL = this.bL;
-    let rH = this.aH, rL = this.aL, r2 = 0; // remainder, r2 = bit 64
+    const bH = this.bH, bL = this.bL, aH = this.aH, aL = this.aL;
+    const b0 = bL & 0xffffff, b1 = ((bL >>> 24) | (bH << 8)) & 0xffffff, b2 = bH >>> 16;
+    const bd = bH * TWO32 + bL;
     let e = this.aE - this.bE;
-    if (rH < bH || (rH === bH && rL < bL)) {
+    // remainder R in base-2^24 limbs; R = a, doubled when a < b so that every R < 2b
+    let r0 = aL & 0xffffff, r1 = ((aL >>> 24) | (aH << 8)) & 0xffffff, r2 = aH >>> 16, r3 = 0;
+    if (aH < bH || (aH === bH && aL < bL)) {
       e -= 1;
-      r2 = rH >>> 31; rH = ((rH << 1) | (rL >>> 31)) >>> 0; rL = (rL << 1) >>> 0;
+      r0 *= 2; r1 *= 2; r2 *= 2;
+      if (r0 >= LIMB) { r0 -= LIMB; r1 += 1; }
+      if (r1 >= LIMB) { r1 -= LIMB; r2 += 1; }
     }
-    let qH = 0, qL = 0, qX = 0;
-    for (let i = 0; i < 65; i++) {
-      let bit = 0;
-      if (r2 !== 0 || rH > bH || (rH === bH && rL >= bL)) {
-        bit = 1;
-        let l = rL - bL, h = rH - bH;
-        if (l < 0) { l += TWO32; h -= 1; }
-        rL = l; rH = h >>> 0; r2 = 0;
+    let q1 = 0, q2 = 0, q3 = 0;
+    for (let k = 0; k < 3; k++) {
+      let q = Math.floor((((r2 * LIMB) + r1) * LIMB + r0) * DIGIT / bd);
+      // R = R * 2^22 - q * b
+      let t = r0 * DIGIT - q * b0, c = Math.floor(t / LIMB);
+      r0 = t - c * LIMB;
+      t = r1 * DIGIT - q * b1 + c; c = Math.floor(t / LIMB); r1 = t - c * LIMB;
+      t = r2 * DIGIT - q * b2 + c; c = Math.floor(t / LIMB); r2 = t - c * LIMB;
+      r3 = c;
+      while (r3 < 0) { // estimate one too high
+        q -= 1;
+        r0 += b0; if (r0 >= LIMB) { r0 -= LIMB; r1 += 1; }
+        r1 += b1; if (r1 >= LIMB) { r1 -= LIMB; r2 += 1; }
+        r2 += b2; if (r2 >= LIMB) { r2 -= LIMB; r3 += 1; }
       }
-      qH = ((qH << 1) | (qL >>> 31)) >>> 0;
-      qL = ((qL << 1) | (qX >>> 31)) >>> 0;
-      qX = ((qX << 1) | bit) >>> 0;
-      r2 = rH >>> 31; rH = ((rH << 1) | (rL >>> 31)) >>> 0; rL = (rL << 1) >>> 0;
+      while (r3 > 0 || r2 > b2 || (r2 === b2 && (r1 > b1 || (r1 === b1 && r0 >= b0)))) { // one too low
+        q += 1;
+        r0 -= b0; if (r0 < 0) { r0 += LIMB; r1 -= 1; }
+        r1 -= b1; if (r1 < 0) { r1 += LIMB; r2 -= 1; }
+        r2 -= b2; if (r2 < 0) { r2 += LIMB; r3 -= 1; }
+      }
+      if (k === 0) q1 = q; else if (k === 1) q2 = q; else q3 = q;
     }
-    // quotient bits 64..0 are qH bit 0, qL, qX: the significand is bits 64..1, bit 0 the guard
-    const h = ((qH << 31) | (qL >>> 1)) >>> 0;
-    const l = ((qL << 31) | (qX >>> 1)) >>> 0;
-    const x = (((qX & 1) << 31) | ((r2 | rH | rL) !== 0 ? 1 : 0)) >>> 0;
+    // quotient q1:q2:q3 = 67 bits (bit 66 set); the significand is bits 66..3
+    const w0 = q3 | (q2 << 22), w1 = (q2 >>> 10) | (q1 << 12), w2 = q1 >>> 20;
+    const h = (w2 << 29) | (w1 >>> 3), l = (w1 << 29) | (w0 >>> 3);
+    const x = (w0 << 29) | ((r0 + r1 + r2) !== 0 ? 1 : 0);
     this.roundToSlot(d, this.aS ^ this.bS, e, h, l, x);
   }
 
@@ -370,7 +395,7 @@ export class F80 {
     const h = ((q2 << 31) | (q1 >>> 1)) >>> 0;
     const l = ((q1 << 31) | (q0 >>> 1)) >>> 0;
     const x = (((q0 & 1) << 31) | ((r2 | r1 | r0) !== 0 ? 1 : 0)) >>> 0;
-    this.roundToSlot(d, 0, e, h, l, x);
+    this.roundToSlot(d, 0, e, h | 0, l | 0, x | 0);
   }
 }
 

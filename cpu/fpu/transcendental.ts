@@ -263,7 +263,8 @@ export class Transcendental {
       return;
     }
     const p1 = modrm === 0xf9; // FYL2XP1: y * log2(1 + x), else FYL2X: y * log2(x)
-    // FYL2X checks its domain and the zero divide of log2(0) before DE; FYL2XP1 checks DE first
+    // negative x and the zero divide of log2(0) are reported before DE (FYL2XP1: only x = -inf)
+    if (p1 && cx === C_INF && sx) { invalid(); return; }
     if (!p1) {
       if (sx && cx !== C_ZERO) { invalid(); return; }
       if (cx === C_ZERO) {

@@ -7,7 +7,7 @@
  * preceded by probeWrite(), so a faulting instruction can be restarted.
  */
 import {
-  F80, IE, DE, ZE, OE, UE, PE, SF, RC_NEAREST, RC_DOWN, RC_UP, RC_ZERO,
+  F80, IE, DE, ZE, OE, UE, PE, SF, RC_DOWN, RC_UP, RC_ZERO,
   C_ZERO, C_NORMAL, C_DENORMAL, C_INF, C_QNAN, C_SNAN, C_UNSUPPORTED, SINGLE, DOUBLE,
 } from './f80.js';
 import { Transcendental } from './transcendental.js';
@@ -92,9 +92,11 @@ export class X87 {
     this.reset();
   }
 
-  /** FNINIT state (power-on leaves the registers zero as well) */
+  /** Power-on state (SDM table 9-1): FCW 0040H, FSW 0, FTW 5555H (every register +0.0); FNINIT follows in software */
   reset(): void {
     this.init();
+    this.setCW(0x40);
+    this.valid = 0xff;
     this.f.se.fill(0); this.f.hi.fill(0); this.f.lo.fill(0);
   }
 
@@ -225,30 +227,30 @@ export class X87 {
     const f = this.f, sign = v >>> 31, e = (v >>> 23) & 0xff, m = v & 0x7fffff;
     if (e === 0xff) {
       if (m === 0) { f.setInf(d, sign); return; }
-      f.set(d, (sign << 15) | 0x7fff, (0x80000000 | (m << 8)) >>> 0, 0);
+      f.set(d, (sign << 15) | 0x7fff, 0x80000000 | (m << 8), 0);
     } else if (e === 0) {
       if (m === 0) { f.setZero(d, sign); return; }
       this.srcDenormal = true;
       f.packInt(d, sign, 0, m, -149);
-    } else f.set(d, (sign << 15) | (e - 127 + 16383), (0x80000000 | (m << 8)) >>> 0, 0);
+    } else f.set(d, (sign << 15) | (e - 127 + 16383), 0x80000000 | (m << 8), 0);
   }
 
   private fromDouble(d: number, hi: number, lo: number): void {
     const f = this.f, sign = hi >>> 31, e = (hi >>> 20) & 0x7ff, mh = hi & 0xfffff;
-    const h = ((mh << 11) | (lo >>> 21)) >>> 0, l = (lo << 11) >>> 0;
+    const h = (mh << 11) | (lo >>> 21), l = lo << 11;
     if (e === 0x7ff) {
       if ((mh | lo) === 0) { f.setInf(d, sign); return; }
-      f.set(d, (sign << 15) | 0x7fff, (0x80000000 | h) >>> 0, l);
+      f.set(d, (sign << 15) | 0x7fff, 0x80000000 | h, l);
     } else if (e === 0) {
       if ((mh | lo) === 0) { f.setZero(d, sign); return; }
       this.srcDenormal = true;
       f.packInt(d, sign, mh, lo, -1074);
-    } else f.set(d, (sign << 15) | (e - 1023 + 16383), (0x80000000 | h) >>> 0, l);
+    } else f.set(d, (sign << 15) | (e - 1023 + 16383), 0x80000000 | h, l);
   }
 
   private fromInt64(d: number, hi: number, lo: number): void {
     const sign = hi >>> 31;
-    if (sign) { lo = (~lo + 1) >>> 0; hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0; }
+    if (sign) { lo = (~lo + 1) | 0; hi = (~hi + (lo === 0 ? 1 : 0)) | 0; }
     this.f.packInt(d, sign, hi, lo, 0);
   }
 
@@ -269,13 +271,13 @@ export class X87 {
       case C_ZERO: this.packReal(dbl, sign, 0, 0, 0); return;
       case C_INF: this.packReal(dbl, sign, dbl ? 0x7ff : 0xff, 0, 0); return;
       case C_SNAN: f.exc |= IE; // fall through: quieted
-      case C_QNAN: h = (h | 0x40000000) >>> 0; this.packReal(dbl, sign, dbl ? 0x7ff : 0xff, h, l); return;
-      case C_UNSUPPORTED: f.exc |= IE; this.packReal(dbl, 1, dbl ? 0x7ff : 0xff, 0xc0000000, 0); return;
+      case C_QNAN: this.packReal(dbl, sign, dbl ? 0x7ff : 0xff, h | 0x40000000, l | 0); return;
+      case C_UNSUPPORTED: f.exc |= IE; this.packReal(dbl, 1, dbl ? 0x7ff : 0xff, 0xc0000000 | 0, 0); return;
       // an extended denormal source raises no DE here (this CPU's behaviour)
     }
     f.unpackA(s);
-    f.round(sign, f.aE, f.aH, f.aL, 0, dbl ? 53 : 24, dbl ? DOUBLE : SINGLE, false);
-    this.packReal(dbl, sign, f.rE, f.rH, f.rL);
+    f.round(sign, f.aE, f.aH | 0, f.aL | 0, 0, dbl ? 53 : 24, dbl ? DOUBLE : SINGLE, false);
+    this.packReal(dbl, sign, f.rE, f.rH | 0, f.rL | 0);
   }
   private packReal(dbl: boolean, sign: number, e: number, h: number, l: number): void {
     if (dbl) {
@@ -290,7 +292,7 @@ export class X87 {
     const f = this.f;
     f.unpackA(s);
     this.outSign = f.aS;
-    const ok = f.roundToInt(f.aS, f.aE, f.aH, f.aL);
+    const ok = f.roundToInt(f.aS, f.aE, f.aH | 0, f.aL | 0);
     this.outHi = f.rH; this.outLo = f.rL;
     return ok;
   }
@@ -311,7 +313,7 @@ export class X87 {
         else r = f.sign(a) <= f.sign(b) ? a : b;
       }
     } else if (bNaN) r = b;
-    f.set(d, f.se[r], (f.hi[r] | 0x40000000) >>> 0, f.lo[r]);
+    f.set(d, f.se[r], f.hi[r] | 0x40000000, f.lo[r] | 0);
   }
 
   /** d = a op b with the x87 special-case rules */
@@ -363,7 +365,7 @@ export class X87 {
     if (kind <= SUB && (f.classify(a) === C_ZERO || f.classify(b) === C_ZERO)) {
       const s = f.classify(a) === C_ZERO ? b : a;
       f.unpackA(s);
-      f.roundToSlot(d, s === b ? f.aS ^ (kind === SUB ? 1 : 0) : f.aS, f.aE, f.aH, f.aL, 0);
+      f.roundToSlot(d, s === b ? f.aS ^ (kind === SUB ? 1 : 0) : f.aS, f.aE, f.aH | 0, f.aL | 0, 0);
       return;
     }
     f.unpackA(a); f.unpackB(b);
@@ -529,7 +531,7 @@ export class X87 {
     }
   }
 
-  /** D8/DA/DC/DE memory forms: the operand is in SRC (a denormal m32/m64 has raised DE already) */
+  /** D8/DA/DC/DE memory forms: the operand is in SRC (srcDenormal tells a denormal m32/m64) */
   private arithMem(reg: number): void {
     const p = this.phys(0);
     if (reg === 2 || reg === 3) this.fcom(SRC, false, reg - 2);
@@ -630,8 +632,8 @@ export class X87 {
     // unmasked IE, and unmasked OE/UE on a memory destination (reported without PE), leave memory and stack alone
     if (this.aborted()) { this.raise(); return; }
     if (f.exc & ~this.cw & (OE | UE)) { f.exc &= ~PE; this.raise(false); return; }
-    if (dbl) { h.probeWrite(lin, 8); h.write32(lin, this.outLo); h.write32(lin + 4, this.outHi); }
-    else h.write32(lin, this.outLo);
+    if (dbl) { h.probeWrite(lin, 8); h.write32(lin, this.outLo | 0); h.write32(lin + 4, this.outHi | 0); }
+    else h.write32(lin, this.outLo | 0);
     if (pop) this.pop();
     this.raise();
   }
@@ -643,7 +645,7 @@ export class X87 {
     if (this.isEmpty(p)) { this.underflow(); s = RES; }
     if (this.aborted()) { this.raise(); return; }
     h.probeWrite(lin, 10);
-    h.write32(lin, f.lo[s]); h.write32(lin + 4, f.hi[s]); h.write16(lin + 8, f.se[s]);
+    h.write32(lin, f.lo[s] | 0); h.write32(lin + 4, f.hi[s] | 0); h.write16(lin + 8, f.se[s]);
     this.pop();
     this.raise();
   }
@@ -658,33 +660,32 @@ export class X87 {
   /** FIST/FISTP m16/m32/m64 */
   private storeInt(lin: number, size: number, pop: boolean): void {
     const f = this.f, p = this.phys(0), h = this.host;
-    let hi = 0, lo = 0;
-    const indefinite = (): void => { f.exc |= IE; hi = size === 8 ? 0x80000000 : 0; lo = size === 8 ? 0 : size === 4 ? 0x80000000 : 0x8000; };
-    if (this.isEmpty(p)) { f.exc |= SF; indefinite(); }
+    let hi = 0, lo = 0, invalid = false;
+    if (this.isEmpty(p)) { f.exc |= SF; invalid = true; }
     else {
       const c = f.classify(p);
-      if (c === C_ZERO) { hi = 0; lo = 0; }
-      else if (c === C_INF || c >= C_QNAN) indefinite();
-      else {
-        if (!this.roundInt(p)) indefinite(); // a denormal source raises no DE here (this CPU's behaviour)
+      if (c === C_INF || c >= C_QNAN) invalid = true;
+      // a denormal source raises no DE here (this CPU's behaviour)
+      else if (c !== C_ZERO && !this.roundInt(p)) invalid = true;
+      else if (c !== C_ZERO) {
+        let mh = this.outHi, ml = this.outLo;
+        const neg = this.outSign !== 0;
+        // range -2^(n-1) .. 2^(n-1)-1
+        const limH = size === 8 ? 0x80000000 : 0, limL = size === 8 ? 0 : size === 4 ? 0x80000000 : 0x8000;
+        if (mh > limH || (mh === limH && (ml > limL || (!neg && ml === limL)))) invalid = true;
         else {
-          let mh = this.outHi, ml = this.outLo;
-          const neg = this.outSign !== 0;
-          // range: -2^(n-1) .. 2^(n-1)-1
-          const bits = size * 8;
-          const limH = bits === 64 ? 0x80000000 : 0, limL = bits === 64 ? 0 : bits === 32 ? 0x80000000 : 0x8000;
-          const over = mh > limH || (mh === limH && ml > limL) || (!neg && mh === limH && ml === limL);
-          if (over) { f.exc &= ~PE; f.up = false; indefinite(); }
-          else {
-            if (neg) { ml = (~ml + 1) >>> 0; mh = (~mh + (ml === 0 ? 1 : 0)) >>> 0; }
-            hi = mh; lo = ml;
-          }
+          if (neg) { ml = (~ml + 1) >>> 0; mh = (~mh + (ml === 0 ? 1 : 0)) >>> 0; }
+          hi = mh; lo = ml;
         }
       }
     }
+    if (invalid) { // the integer indefinite, no PE
+      f.exc = (f.exc & ~PE) | IE; f.up = false;
+      hi = size === 8 ? 0x80000000 : 0; lo = size === 8 ? 0 : size === 4 ? 0x80000000 : 0x8000;
+    }
     if (this.aborted()) { this.raise(); return; }
-    if (size === 8) { h.probeWrite(lin, 8); h.write32(lin, lo); h.write32(lin + 4, hi); }
-    else if (size === 4) h.write32(lin, lo);
+    if (size === 8) { h.probeWrite(lin, 8); h.write32(lin, lo | 0); h.write32(lin + 4, hi | 0); }
+    else if (size === 4) h.write32(lin, lo | 0);
     else h.write16(lin, lo & 0xffff);
     if (pop) this.pop();
     this.raise();
@@ -704,16 +705,15 @@ export class X87 {
 
   private fbstp(lin: number): void {
     const f = this.f, p = this.phys(0), h = this.host;
-    let lo = 0, hi = 0, top = 0;
-    const indefinite = (): void => { f.exc |= IE; lo = 0; hi = 0xc0000000; top = 0xffff; };
-    if (this.isEmpty(p)) { f.exc |= SF; indefinite(); }
+    let lo = 0, hi = 0, top = 0, invalid = false;
+    if (this.isEmpty(p)) { f.exc |= SF; invalid = true; }
     else {
       const c = f.classify(p);
       if (c === C_ZERO) top = f.sign(p) << 15;
-      else if (c === C_INF || c >= C_QNAN) indefinite();
+      else if (c === C_INF || c >= C_QNAN || !this.roundInt(p)) invalid = true;
       else {
-        let v = this.roundInt(p) ? (BigInt(this.outHi) << 32n) | BigInt(this.outLo) : -1n;
-        if (v < 0n || v >= 1000000000000000000n) { f.exc &= ~PE; f.up = false; indefinite(); }
+        let v = (BigInt(this.outHi) << 32n) | BigInt(this.outLo);
+        if (v >= 1000000000000000000n) invalid = true;
         else {
           top = this.outSign << 15;
           for (let d = 0; d < 18; d++) {
@@ -723,6 +723,10 @@ export class X87 {
           lo >>>= 0; hi >>>= 0;
         }
       }
+    }
+    if (invalid) { // the packed BCD indefinite, no PE
+      f.exc = (f.exc & ~PE) | IE; f.up = false;
+      lo = 0; hi = 0xc0000000; top = 0xffff;
     }
     if (this.aborted()) { this.raise(); return; }
     h.probeWrite(lin, 10);
@@ -838,7 +842,7 @@ export class X87 {
         if (f.aE >= 63) f.copy(RES, p);
         else if (!this.aborted()) {
           this.roundInt(p);
-          f.packInt(RES, this.outSign, this.outHi, this.outLo, 0);
+          f.packInt(RES, this.outSign, this.outHi | 0, this.outLo | 0, 0);
         }
       }
     }
@@ -861,7 +865,7 @@ export class X87 {
         f.unpackA(p);
         const e = f.aE;
         f.packInt(RES, e < 0 ? 1 : 0, 0, Math.abs(e), 0);
-        f.set(RES2, (s << 15) | 16383, f.aH, f.aL);
+        f.set(RES2, (s << 15) | 16383, f.aH | 0, f.aL | 0);
       }
     }
     if (!this.aborted()) {
@@ -898,7 +902,7 @@ export class X87 {
           f.unpackA(p0);
           const prec = f.prec;
           f.prec = 64;
-          f.roundToSlot(RES, sa, f.aE + n, f.aH, f.aL, 0);
+          f.roundToSlot(RES, sa, f.aE + n, f.aH | 0, f.aL | 0, 0);
           f.prec = prec;
         }
       }
@@ -920,7 +924,7 @@ export class X87 {
         if (ca === C_DENORMAL || cb === C_DENORMAL) f.exc |= DE;
         if (this.aborted()) { /* unmasked DE */ }
         else if (ca === C_ZERO) { f.copy(RES, p0); cc = 0; }
-        else if (cb === C_INF) { f.unpackA(p0); f.packExact(RES, f.aS, f.aE, f.aH, f.aL); cc = 0; } // denormals renormalized
+        else if (cb === C_INF) { f.unpackA(p0); f.packExact(RES, f.aS, f.aE, f.aH | 0, f.aL | 0); cc = 0; } // denormals renormalized
         else {
           f.unpackA(p0); f.unpackB(p1);
           const a = (BigInt(f.aH) << 32n) | BigInt(f.aL), b = (BigInt(f.bH) << 32n) | BigInt(f.bL);

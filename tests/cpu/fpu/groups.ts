@@ -1,7 +1,7 @@
 // The instruction groups of the x87 differential tests: per group a generator of seeded random cases.
 import type { NativeCase } from './native.js';
 import {
-  Rng, randExt, relatedExt, randSingle, randDouble, randInt, randState, randCW, stateImage, extBytes, u32Bytes,
+  Rng, randExt, randSingle, randDouble, randInt, randState, randCW, stateImage, extBytes, u32Bytes,
   type Ext, type StateSpec,
 } from './gen.js';
 

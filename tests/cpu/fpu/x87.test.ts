@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { X87, x87Valid } from '../../../cpu/fpu/x87.js';
-import { runNative, type NativeCase } from './native.js';
+import { runNative, type NativeBatch, type NativeCase, type NativeResult } from './native.js';
 import { ModelHost, runModel, compare, describeCase } from './harness.js';
 import { Rng, type Ext, type StateSpec } from './gen.js';
 import { groups, hashName, mk } from './groups.js';
@@ -33,17 +33,18 @@ for (const g of groups) {
     const cases: NativeCase[] = [];
     for (let i = 0; i < g.n * SCALE; i++) cases.push(g.gen(rng));
     const batch = runNative(cases);
-    const fails: string[] = [];
-    let failed = 0;
-    cases.forEach((c, i) => {
-      covered.add(formKey(c.code));
-      const m = runModel(fpu, host, c, batch);
-      const d = compare(c, batch.results[i], m, g.ulps !== undefined ? { ulps: g.ulps } : undefined);
-      if (d) {
-        failed++;
-        if (fails.length < 6) fails.push(`#${i} ${describeCase(c)}\n  ${d}`);
-      }
-    });
+    const tol = g.ulps !== undefined ? { ulps: g.ulps } : undefined;
+    const check = (c: NativeCase, b: NativeBatch, n: NativeResult): string => compare(c, n, runModel(fpu, host, c, b), tol);
+    let differing = cases.map((c, i) => i).filter((i) => check(cases[i], batch, batch.results[i]) !== '');
+    // A context switch between the instruction and the FNSAVE makes this AMD CPU lose FIP/FDP/FOP
+    // (its XSAVE keeps them only while an exception is pending): run differing cases once more.
+    if (differing.length) {
+      const again = runNative(differing.map((i) => cases[i]));
+      differing = differing.filter((i, k) => check(cases[i], again, again.results[k]) !== '');
+    }
+    const fails = differing.slice(0, 6).map((i) => `#${i} ${describeCase(cases[i])}\n  ${check(cases[i], batch, batch.results[i])}`);
+    const failed = differing.length;
+    for (const c of cases) covered.add(formKey(c.code));
     totalCases += cases.length;
     if (failed) console.log(`${g.name}: ${failed}/${cases.length} differ (X87_SEED=${SEED})\n${fails.join('\n')}`);
     assert.is(failed, 0);
