@@ -7,10 +7,13 @@ import { ModelHost } from './harness.js';
 
 class Fault extends Error {}
 
+/** an FPU after reset and FNINIT, as software would use it */
 function setup(): { fpu: X87; host: ModelHost } {
   const host = new ModelHost();
   host.base = 0;
-  return { fpu: new X87(host), host };
+  const fpu = new X87(host);
+  fpu.execute(0xdb, 0xe3, 0, true, false, 0, 0, 0, 0);
+  return { fpu, host };
 }
 const rd16 = (h: ModelHost, a: number): number => h.read16(a);
 
@@ -94,7 +97,7 @@ test('FXRSTOR refuses reserved MXCSR bits; FXSAVE/FXRSTOR round trip', () => {
 });
 
 test('power-on state (SDM table 9-1)', () => {
-  const { fpu } = setup();
+  const fpu = new X87(new ModelHost());
   assert.is(fpu.getControlWord(), 0x40);
   assert.is(fpu.getStatusWord(), 0);
   assert.is(fpu.getTagWord(), 0x5555);
