@@ -60,6 +60,7 @@ export class CPU {
   readonly regs = new Int32Array(8);
   readonly r16 = new Uint16Array(this.regs.buffer);
   readonly r8 = new Uint8Array(this.regs.buffer);
+  /** Offset in CS, kept as an int32 (read it with `>>> 0`): a double here would allocate per instruction. */
   eip = 0;
 
   /** Materialized EFLAGS bits; the arithmetic bits in `lazyMask` are stale and derived from lazy state. */
@@ -222,7 +223,7 @@ export class CPU {
     this.cpl = 0;
     const r = st.regs;
     this.regs.set([r.eax, r.ecx, r.edx, r.ebx, r.esp, r.ebp, r.esi, r.edi]);
-    this.eip = st.eip >>> 0;
+    this.eip = st.eip | 0;
     this.setEflags(st.eflags);
     this.updatePrivilege();
   }
@@ -801,7 +802,7 @@ export class CPU {
 
   private fetchBlock(): Block {
     const eip = this.eip;
-    if (eip > this.segLimit[Seg.CS]!) this.gp(0);
+    if ((eip >>> 0) > this.segLimit[Seg.CS]!) this.gp(0);
     const lin = (this.segBase[Seg.CS]! + eip) | 0;
     const e = this.tlb[lin >>> 12]!;
     const phys = (e & this.rBit) ? ((e & ~0xfff) | (lin & 0xfff)) >>> 0 : this.translate(lin, false, this.cpl === 3);
@@ -893,14 +894,14 @@ export class CPU {
       try {
         for (; i < n; i++) {
           const ins = insns[i]!;
-          this.eip = ((base + ins.end) & mask) >>> 0;
+          this.eip = (base + ins.end) & mask;
           ins.fn(this, ins);
           if (this.exitBlock) { i++; break; }
         }
       } catch (e) {
         if (e !== FAULT) throw e;
         this.instructions += i;
-        this.eip = ((base + insns[i]!.start) & mask) >>> 0;
+        this.eip = (base + insns[i]!.start) & mask;
         this.curBlock = null;
         this.handleFault();
         return;

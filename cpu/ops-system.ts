@@ -216,7 +216,7 @@ export const sysexit: Handler = (c) => {
   c.setSegCache(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
   c.setSegCache(Seg.SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
   c.regs[Reg.ESP] = c.regs[Reg.ECX]!;
-  c.eip = c.regs[Reg.EDX]! >>> 0;
+  c.eip = c.regs[Reg.EDX]!;
   c.updatePrivilege();
 };
 

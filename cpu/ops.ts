@@ -725,7 +725,7 @@ export const leave: Handler = (c, i) => {
 function jumpTo(c: CPU, i: Insn, target: number): void {
   target = i.size === 4 ? target >>> 0 : target & 0xffff;
   if (target > c.segLimit[Seg.CS]!) c.gp(0);
-  c.eip = target;
+  c.eip = target | 0;
 }
 export const jcc: Handler = (c, i) => { if (c.test(i.op)) jumpTo(c, i, c.eip + i.imm); };
 export const jmpRel: Handler = (c, i) => jumpTo(c, i, c.eip + i.imm);
@@ -734,32 +734,32 @@ export const callRel: Handler = (c, i) => {
   const target = i.size === 4 ? (c.eip + i.imm) >>> 0 : (c.eip + i.imm) & 0xffff;
   if (target > c.segLimit[Seg.CS]!) c.gp(0);
   c.push(i.size, c.eip);
-  c.eip = target;
+  c.eip = target | 0;
 };
 export const callRm: Handler = (c, i) => {
   const v = readRm(c, i);
   const target = i.size === 4 ? v >>> 0 : v & 0xffff;
   if (target > c.segLimit[Seg.CS]!) c.gp(0);
   c.push(i.size, c.eip);
-  c.eip = target;
+  c.eip = target | 0;
 };
 export const ret32: Handler = (c) => {
   const t = c.peek(4, 0) >>> 0;
   if (t > c.segLimit[Seg.CS]!) c.gp(0);
   c.adjustSp(4);
-  c.eip = t;
+  c.eip = t | 0;
 };
 export const ret16: Handler = (c) => {
   const t = c.peek(2, 0);
   if (t > c.segLimit[Seg.CS]!) c.gp(0);
   c.adjustSp(2);
-  c.eip = t;
+  c.eip = t | 0;
 };
 export const retImm: Handler = (c, i) => {
   const t = i.size === 4 ? c.peek(4, 0) >>> 0 : c.peek(2, 0);
   if (t > c.segLimit[Seg.CS]!) c.gp(0);
   c.adjustSp(i.size + i.imm);
-  c.eip = t;
+  c.eip = t | 0;
 };
 export const loop: Handler = (c, i) => {
   let n: number;
@@ -775,7 +775,7 @@ export const loop: Handler = (c, i) => {
       if (i.a32) c.regs[Reg.ECX] = n + 1; else c.r16[Reg.ECX << 1] = n + 1;
       c.gp(0);
     }
-    c.eip = t;
+    c.eip = t | 0;
   }
 };
 export const jcxz: Handler = (c, i) => {
@@ -1115,7 +1115,7 @@ export const JCC32 = per16((cc) => {
     if (p(c)) {
       const t = (c.eip + i.imm) >>> 0;
       if (t > c.segLimit[Seg.CS]!) c.gp(0);
-      c.eip = t;
+      c.eip = t | 0;
     }
   };
 });

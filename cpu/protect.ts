@@ -187,7 +187,7 @@ export function deliverInterrupt(cpu: CPU, vector: number, software: boolean, ha
   const newCpl = isConforming(cHi) ? cpu.cpl : d;
   setCpl(cpu, newCpl);
   cpu.setSegCache(Seg.CS, (sel & ~3) | newCpl, descBase(cLo, cHi), descLimit(cLo, cHi), descAttr(cHi));
-  cpu.eip = gate32 ? offset : offset & 0xffff;
+  cpu.eip = (gate32 ? offset : offset & 0xffff) | 0;
   cpu.exitBlock = true;
   cpu.requestInterruptCheck();
 }
@@ -208,7 +208,7 @@ function realModeInterrupt(cpu: CPU, vector: number): void {
   cpu.push16(cpu.eip);
   cpu.flags = f & ~(IF | TF | AC | RF); cpu.lazyMask = 0;
   cpu.loadRealSeg(Seg.CS, ent >>> 16);
-  cpu.eip = ent & 0xffff;
+  cpu.eip = (ent & 0xffff) | 0;
   cpu.exitBlock = true;
 }
 
@@ -236,7 +236,7 @@ export function farTransfer(cpu: CPU, kind: Far, sel: number, offset: number, si
       cpu.push(size, cpu.sel[Seg.CS]!); cpu.push(size, cpu.eip);
     }
     cpu.loadRealSeg(Seg.CS, sel);
-    cpu.eip = size === 4 ? offset >>> 0 : offset & 0xffff;
+    cpu.eip = (size === 4 ? offset >>> 0 : offset & 0xffff) | 0;
     cpu.exitBlock = true;
     return;
   }
@@ -259,7 +259,7 @@ export function farTransfer(cpu: CPU, kind: Far, sel: number, offset: number, si
     }
     setAccessed(cpu, lin);
     cpu.setSegCache(Seg.CS, (sel & ~3) | cpu.cpl, descBase(lo, hi), limit, descAttr(hi));
-    cpu.eip = offset >>> 0;
+    cpu.eip = (offset >>> 0) | 0;
     cpu.exitBlock = true;
     return;
   }
@@ -329,7 +329,7 @@ export function farTransfer(cpu: CPU, kind: Far, sel: number, offset: number, si
     }
     cpu.setSegCache(Seg.CS, (tsel & ~3) | cpu.cpl, descBase(cLo, cHi), cLimit, descAttr(cHi));
   }
-  cpu.eip = toff;
+  cpu.eip = (toff) | 0;
   cpu.exitBlock = true;
 }
 
@@ -339,7 +339,7 @@ export function farReturn(cpu: CPU, size: number, imm: number): void {
     const ip = cpu.peek(size, 0), cs = cpu.peek(size, size) & 0xffff;
     cpu.adjustSp(2 * size + imm);
     cpu.loadRealSeg(Seg.CS, cs);
-    cpu.eip = ip;
+    cpu.eip = (ip) | 0;
     cpu.exitBlock = true;
     return;
   }
@@ -358,7 +358,7 @@ export function farReturn(cpu: CPU, size: number, imm: number): void {
     if (eip > limit) cpu.gp(0);
     cpu.adjustSp(2 * size + imm);
     cpu.setSegCache(Seg.CS, sel, descBase(cLo, cHi), limit, descAttr(cHi));
-    cpu.eip = eip;
+    cpu.eip = (eip) | 0;
     cpu.exitBlock = true;
     return;
   }
@@ -376,7 +376,7 @@ export function farReturn(cpu: CPU, size: number, imm: number): void {
   cpu.setSegCache(Seg.CS, sel, descBase(cLo, cHi), limit, descAttr(cHi));
   cpu.setSegCache(Seg.SS, ss, sBase, sLimit, sAttr);
   if (cpu.stack32) cpu.regs[Reg.ESP] = (esp + imm) | 0; else cpu.r16[Reg.ESP << 1] = esp + imm;
-  cpu.eip = eip;
+  cpu.eip = (eip) | 0;
   dropInaccessibleSegs(cpu);
   cpu.exitBlock = true;
 }
@@ -389,7 +389,7 @@ export function iret(cpu: CPU, size: number): void {
     const ip = cpu.peek(size, 0), cs = cpu.peek(size, size) & 0xffff, fl = cpu.peek(size, 2 * size);
     cpu.adjustSp(3 * size);
     cpu.loadRealSeg(Seg.CS, cs);
-    cpu.eip = size === 4 ? ip >>> 0 : ip & 0xffff;
+    cpu.eip = (size === 4 ? ip >>> 0 : ip & 0xffff) | 0;
     const keep = cpu.v86 ? (IOPL | VM | VIF | VIP) : VM | VIF | VIP;
     const mask = size === 4 ? 0x3f7fd5 : 0xffff;
     cpu.setEflags(((fl & mask & ~keep) | (cur & (keep | (size === 4 ? 0 : 0xffff0000)))));
@@ -437,7 +437,7 @@ export function iret(cpu: CPU, size: number): void {
   if (size === 2) mask &= 0xffff;
   cpu.setEflags((cur & ~mask) | (fl & mask));
   cpu.setSegCache(Seg.CS, sel, descBase(cLo, cHi), limit, descAttr(cHi));
-  cpu.eip = size === 4 ? eip : eip & 0xffff;
+  cpu.eip = (size === 4 ? eip : eip & 0xffff) | 0;
   if (rpl > oldCpl) {
     setCpl(cpu, rpl);
     cpu.setSegCache(Seg.SS, ss, sBase, sLimit, sAttr);
@@ -461,7 +461,7 @@ function iretToV86(cpu: CPU, eip: number, cs: number, fl: number): void {
   }
   cpu.code32 = false; cpu.stack32 = false;
   cpu.regs[Reg.ESP] = esp;
-  cpu.eip = eip & 0xffff;
+  cpu.eip = (eip & 0xffff) | 0;
   cpu.updatePrivilege();
   cpu.exitBlock = true;
 }
@@ -517,7 +517,7 @@ export function taskSwitch(cpu: CPU, sel: number, reason: TaskReason, ext: numbe
   if (cpu.cr[0]! & CR0_PG) cpu.setCr(3, nCr3);
   cpu.setCr(0, cpu.cr[0]! | CR0_TS);
   cpu.setEflags(nFlags);
-  cpu.eip = nEip;
+  cpu.eip = (nEip) | 0;
   for (let r = 0; r < 8; r++) cpu.regs[r] = nRegs[r]!;
 
   // Segment loads in the new context fault as #TS.
