@@ -111,9 +111,6 @@ export class F80 {
   setIndefinite(d: number): void { this.set(d, 0xffff, 0xc0000000 | 0, 0); }
   setZero(d: number, sign: number): void { this.set(d, sign << 15, 0, 0); }
   setInf(d: number, sign: number): void { this.set(d, (sign << 15) | 0x7fff, 0x80000000 | 0, 0); }
-  isNaN(s: number): boolean {
-    return (this.se[s] & 0x7fff) === 0x7fff && (this.hi[s] & 0x80000000) !== 0 && ((this.hi[s] & 0x7fffffff) | this.lo[s]) !== 0;
-  }
   sign(s: number): number { return this.se[s] >>> 15; }
 
   /** Unpack a finite nonzero (normal or denormal) slot into the a- or b-fields, normalized */
@@ -217,12 +214,12 @@ export class F80 {
     this.set(d, (sign << 15) | (this.rE & 0x7fff), this.rH | 0, this.rL | 0);
   }
 
-  /** Exact (unrounded, full-precision) normalized value into slot d; exponent within range */
+  /** A value of at most 64 significant bits into slot d, ignoring precision control (a tiny one still underflows) */
   packExact(d: number, sign: number, e: number, h: number, l: number): void {
-    const rc = this.rc, prec = this.prec;
+    const prec = this.prec;
     this.prec = 64;
     this.roundToSlot(d, sign, e, h, l, 0);
-    this.prec = prec; this.rc = rc;
+    this.prec = prec;
   }
 
   /** Round sign * (h:l) * 2^(e-63) to an integer magnitude in rH:rL per RC (PE, up); false when e > 63 */
@@ -254,7 +251,7 @@ export class F80 {
     let e = 63 + scale;
     if (h === 0) { h = l; l = 0; e -= 32; }
     const n = Math.clz32(h);
-    if (n > 0) { h = ((h << n) | (l >>> (32 - n))) >>> 0; l = (l << n) >>> 0; e -= n; }
+    if (n > 0) { h = (h << n) | (l >>> (32 - n)); l <<= n; e -= n; }
     this.set(d, (sign << 15) | (e + 16383), h, l);
   }
 

@@ -1027,12 +1027,15 @@ export class X87 {
     }
   }
 
-  /** read the environment (all reads first), then load it */
+  /** the seven environment words (16- or 32-bit each) */
+  private readEnv(lin: number, o32: boolean): number[] {
+    const h = this.host, v: number[] = [];
+    for (let i = 0; i < 7; i++) v.push(o32 ? h.read32(lin + i * 4) : h.read16(lin + i * 2));
+    return v;
+  }
+
   private fldenv(lin: number, o32: boolean, realMode: boolean): void {
-    const h = this.host;
-    const r = o32 ? (a: number): number => h.read32(lin + a * 4) : (a: number): number => h.read16(lin + a * 2);
-    const v = [r(0), r(1), r(2), r(3), r(4), r(5), r(6)];
-    this.loadEnv(v, o32, realMode);
+    this.loadEnv(this.readEnv(lin, o32), o32, realMode);
   }
 
   private loadEnv(v: number[], o32: boolean, realMode: boolean): void {
@@ -1069,8 +1072,7 @@ export class X87 {
 
   private frstor(lin: number, o32: boolean, realMode: boolean): void {
     const h = this.host, f = this.f, base = o32 ? 28 : 14;
-    const r = o32 ? (a: number): number => h.read32(lin + a * 4) : (a: number): number => h.read16(lin + a * 2);
-    const v = [r(0), r(1), r(2), r(3), r(4), r(5), r(6)];
+    const v = this.readEnv(lin, o32); // every read before any change
     const regs = new Uint32Array(24);
     for (let i = 0; i < 8; i++) {
       const a = lin + base + i * 10;
