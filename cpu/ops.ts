@@ -694,20 +694,23 @@ export const popa: Handler = (c, i) => {
 };
 export const enter: Handler = (c, i) => {
   const size = i.size, frame = i.imm, level = i.imm2 & 31;
-  const ebp = c.getReg(size, Reg.EBP);
+  // The frame-pointer walk uses the stack's address size, whatever the operand size.
+  const ebp = c.stack32 ? c.regs[Reg.EBP]! : c.r16[Reg.EBP << 1]!;
   const esp0 = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
-  const total = size * (level + 1) + frame;
-  const lowest = c.stack32 ? (esp0 - total) >>> 0 : (esp0 - total) & 0xffff;
-  c.segCheckW(Seg.SS, lowest, total - frame > 0 ? total - frame : 1);
-  c.probeWrite((c.segBase[Seg.SS]! + ((esp0 - size * (level + 1)) | 0)) | 0, size * (level + 1));
+  const pushed = size * (level > 0 ? level + 1 : 1);
+  const low = c.stack32 ? (esp0 - pushed) >>> 0 : (esp0 - pushed) & 0xffff;
+  c.segCheckW(Seg.SS, low, pushed);
+  c.probeWrite((c.segBase[Seg.SS]! + low) | 0, pushed);
+  // Read the outer frame pointers before anything is written.
+  const outer: number[] = [];
+  for (let k = 1; k < level; k++) {
+    const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
+    outer.push(c.rd(size, Seg.SS, at));
+  }
   c.push(size, ebp);
   const frameTemp = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
   if (level > 0) {
-    let bp = ebp;
-    for (let k = 1; k < level; k++) {
-      bp = c.stack32 ? (bp - size) | 0 : (bp - size) & 0xffff;
-      c.push(size, c.rd(size, Seg.SS, bp));
-    }
+    for (const v of outer) c.push(size, v);
     c.push(size, frameTemp);
   }
   c.setReg(size, Reg.EBP, frameTemp);
