@@ -127,6 +127,8 @@ export class CPU {
   interrupts: InterruptController | null = null;
   onShutdown: (reason: string) => void = () => {};
   onHypercall: (cpu: CPU) => boolean = () => false;
+  /** FERR# (an unmasked x87 exception with CR0.NE=0): the PC wires it to IRQ 13. */
+  onFerr: () => void = () => {};
   /** Retired instructions. */
   instructions = 0;
 
@@ -162,7 +164,7 @@ export class CPU {
       write8: (l, v) => this.writeLin8(l, v), write16: (l, v) => this.writeLin16(l, v), write32: (l, v) => this.writeLin32(l, v),
       probeWrite: (l, n) => this.probeWrite(l, n),
       raiseMF: () => this.raise(Vec.MF),
-      signalFerr: () => {},
+      signalFerr: () => this.onFerr(),
       cr0NE: () => (this.cr[0] & CR0_NE) !== 0,
       eflags: () => this.getEflags(),
       setFcomiFlags: (zpc) => {

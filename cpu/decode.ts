@@ -7,6 +7,7 @@ import type { CPU } from './cpu.js';
 import { Seg, FAULT } from './cpu.js';
 import * as O from './ops.js';
 import * as S from './ops-system.js';
+import { x87Valid } from './fpu/x87.js';
 
 export type Handler = (cpu: CPU, i: Insn) => void;
 export type EaFn = (cpu: CPU, i: Insn) => number;
@@ -229,7 +230,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   if (b >= 0x91 && b <= 0x97) { ins.reg = b & 7; ins.fn = O.xchgAcc; return false; }
   if (b >= 0xb0 && b <= 0xb7) { ins.size = 1; ins.reg = b & 7; ins.imm = D.byte(); ins.fn = O.movRImm; return false; }
   if (b >= 0xb8 && b <= 0xbf) { ins.reg = b & 7; ins.imm = D.imm(osz); ins.fn = osz === 4 ? O.mov32RImm : O.movRImm; return false; }
-  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; modrm(); ins.fn = O.fpuEsc; return false; }
+  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; modrm(); if (!x87Valid(b, ins.modrm)) cpu.ud(); ins.fn = O.fpuEsc; return false; }
 
   switch (b) {
     case 0x60: ins.fn = O.pusha; return false;

@@ -1092,7 +1092,8 @@ export const fxsaveRstor: Handler = (c, i) => {
   const off = i.ea(c, i) >>> 0;
   if (off & 15) c.gp(0);
   const lin = c.segCheckR(i.seg, off, 512);
-  if (i.op === 0) c.fpu.fxsave(lin); else c.fpu.fxrstor(lin);
+  if (i.op === 0) c.fpu.fxsave(lin);
+  else if (!c.fpu.fxrstor(lin)) c.gp(0); // reserved MXCSR bits
 };
 
 

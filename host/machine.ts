@@ -94,6 +94,9 @@ export class Machine {
     new Debugcon(this.io, opts.onDebugcon ?? (() => {}));
     new PostCode(this.io, opts.onPost ?? (() => {}));
     new FwCfg(this.io, this.mem, { ramSize: this.mem.ramSize });
+    // FERR# raises IRQ 13 until the guest writes port 0xF0, as on PC/AT boards.
+    cpu.onFerr = () => router.setLevel(13, true);
+    this.io.register(0xf0, 1, { read: () => 0xff, write: () => router.setLevel(13, false) }, 'fpu-error');
     this.kvm = new KvmParavirt(cpu, this.mem, this.clock, { wallClockEpochNs: BigInt(Math.round(this.epochMs)) * 1_000_000n });
     // PCI INTx lines are routed to IOAPIC pins as the MP table says.
     this.pci = new PciBus({

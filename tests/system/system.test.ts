@@ -37,6 +37,7 @@ const PROGRAMS: Program[] = [
   { name: 'callgate', kind: 'kernel' },
   { name: 'doublefault', kind: 'kernel' },
   { name: 'smc', kind: 'kernel' },
+  { name: 'x87', kind: 'kernel' },
   { name: 'triplefault', kind: 'kernel', triple: true },
   { name: 'resetvec', kind: 'bios' },
 ];
