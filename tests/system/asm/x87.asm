@@ -107,7 +107,8 @@ main:
     fstp dword [f_out]
     CHECK 'frstor-st0', [f_out], 0x3f800000
 
-    ; FXSAVE: FCW at +0, abridged tag (one valid register) at +4, MXCSR at +24
+    ; FXSAVE: FCW at +0, abridged tag (one valid register) at +4 (the MXCSR image without
+    ; CR4.OSFXSR is implementation dependent, so it is not checked)
     fninit
     fld1
     fxsave [fx_area]
@@ -115,7 +116,6 @@ main:
     CHECK 'fxsave-fcw', eax, 0x37f
     movzx eax, byte [fx_area + 4]
     CHECK 'fxsave-ftw', eax, 0x80
-    CHECK 'fxsave-mxcsr', [fx_area + 24], 0x1f80
     fninit
     fxrstor [fx_area]
     fstp dword [f_out]
