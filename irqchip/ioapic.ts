@@ -68,11 +68,6 @@ export class IoApic {
     }
   }
 
-  /** Redirection entry as the guest sees it (for diagnostics and tests). */
-  entry(pin: number): { low: number; high: number } {
-    return { low: this.low[pin]!, high: this.high[pin]! };
-  }
-
   /** Send the pin's message if it is unmasked and (for level) not awaiting EOI. */
   private service(pin: number): void {
     const lo = this.low[pin]!;

@@ -240,12 +240,6 @@ export class DualPic {
     return vector;
   }
 
-  /** Raw register view for diagnostics and tests. */
-  state(slave: boolean): { irr: number; isr: number; imr: number; elcr: number; vectorBase: number } {
-    const c = slave ? this.slave : this.master;
-    return { irr: c.irr, isr: c.isr, imr: c.imr, elcr: c.elcr, vectorBase: c.vectorBase };
-  }
-
   private update(): void {
     const s = this.slave, m = this.master;
     m.setInput(2, s.pending() >= 0);

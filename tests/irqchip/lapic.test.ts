@@ -104,6 +104,15 @@ test('TPR masks interrupts whose class is not above TPR[7:4] (SDM 10.8.3)', () =
   assert.is(m.lapic.acknowledge(), 0x45);
 });
 
+test('APR (SDM 10.8.3.1): TPR when it covers IRRV and ISRV, else the highest class of the three', () => {
+  const m = enabled();
+  lapicWrite(m, TPR, 0x25);
+  selfIpi(m, 0x45);
+  assert.is(lapicRead(m, 0x90), 0x40);
+  lapicWrite(m, TPR, 0x55);
+  assert.is(lapicRead(m, 0x90), 0x55);
+});
+
 test('in-service class blocks the same and lower classes; higher classes nest; highest IRR first', () => {
   const m = enabled();
   selfIpi(m, 0x61);
