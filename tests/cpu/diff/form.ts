@@ -8,7 +8,7 @@ export interface Form {
   gen(g: G): void;
 }
 
-export const DEFAULT_COUNT = 200;
+export const DEFAULT_COUNT = 500;
 
 type RegOperand = Extract<Operand, { kind: 'reg' }>;
 
@@ -66,7 +66,12 @@ export function rmForm(s: RmSpec): Form {
       const pre: number[] = [];
       if (s.osz === 16) pre.push(0x66);
       if (isMem && g.rng.chance(0.15)) pre.push(g.rng.pick(s.writes === false ? [0x26, 0x2e, 0x36, 0x3e] : [0x26, 0x36, 0x3e]));
-      if (pre.length === 2 && g.rng.chance(0.5)) pre.reverse();
+      // Now and then a redundant prefix, which the CPU must ignore (REP on one-byte non-string opcodes).
+      if (g.rng.chance(0.08)) {
+        const extra = [0x3e, 0x26, ...(s.osz === 16 ? [0x66] : []), ...(s.op.length === 1 && !s.prefix ? [0xf2, 0xf3] : [])];
+        pre.push(g.rng.pick(extra));
+      }
+      if (pre.length >= 2 && g.rng.chance(0.5)) pre.reverse();
       g.emit(...(s.prefix ?? []), ...pre, ...s.op, r.enc[0]! | (regNo << 3), ...r.enc.slice(1));
       let immAt = -1;
       if (s.imm) immAt = g.emitImm(value(g.rng, (s.imm * 8) as Size), s.imm);

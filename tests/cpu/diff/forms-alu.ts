@@ -37,7 +37,7 @@ for (let op = 0; op < 8; op++) {
 function incDecReg(dec: boolean, size: 16 | 32): Form {
   return {
     name: `${dec ? 'dec' : 'inc'} r${size} (${dec ? '48' : '40'}+r)`,
-    count: 200,
+    count: 500,
     gen(g) {
       const r = g.rng.below(8), opb = (dec ? 0x48 : 0x40) + r;
       g.emit(...(size === 16 ? [0x66] : []), opb);
@@ -107,7 +107,7 @@ export const MULDIV_FORMS: Form[] = [
   ...([8, 16, 32] as const).flatMap((size) => [6, 7].map((digit) => rmForm({
     name: `${digit === 6 ? 'div' : 'idiv'} r/m${size}`,
     op: [size === 8 ? 0xf6 : 0xf7], digit, rmSize: size, osz: size === 16 ? 16 : undefined,
-    undef: DIV_UNDEF, writes: false, count: 400,
+    undef: DIV_UNDEF, writes: false, count: 1000,
     setup: divSetup(digit === 7, size),
   }))),
 ];

@@ -85,9 +85,10 @@ function branch(name: string, op: number[], bytes: 1 | 4, setup?: (g: G) => void
 function jcc(bytes: 1 | 4): Form {
   return {
     name: `jcc rel${bytes * 8}`,
-    count: 600,
+    count: 1500,
     gen(g) {
       const cc = g.rng.below(16), op = bytes === 1 ? [0x70 + cc] : [0x0f, 0x80 + cc];
+      if (g.rng.chance(0.2)) g.emit(g.rng.pick([0x2e, 0x3e])); // branch hints
       g.emit(...op);
       relTarget(g, g.emitImm(0, bytes), bytes);
       g.cover(opKey(op));
@@ -225,6 +226,24 @@ export const FAULT_FORMS: Form[] = [
     count: 60,
     gen(g) {
       g.emit(0x0f, g.rng.pick([0x04, 0x0a, 0x0c, 0x0e, 0x24, 0x25, 0x26, 0x27, 0x36, 0x39, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x7a, 0x7b, 0xa6, 0xa7, 0xb9, 0xff]), g.rng.below(256), 0, 0, 0, 0, 0);
+    },
+  },
+  {
+    name: 'redundant prefixes up to and past the 15-byte limit (#GP)',
+    count: 60,
+    gen(g) {
+      if (g.rng.chance(0.5)) {
+        const n = g.rng.range(11, 16);
+        for (let i = 0; i < n; i++) g.emit(g.rng.pick([0x26, 0x2e, 0x36, 0x3e, 0x66]));
+        g.emit(0x40 + g.rng.below(8));
+      } else {
+        // The limit counts the whole instruction, not just prefixes and opcode: add [disp32], imm32 is 10 bytes.
+        const n = g.rng.range(3, 8);
+        for (let i = 0; i < n; i++) g.emit(g.rng.pick([0x26, 0x36, 0x3e]));
+        g.emit(0x81, 0x05);
+        g.emitImm(DATA_ADDR + 0x100 + g.rng.below(0xe00), 4);
+        g.emitImm(value(g.rng), 4);
+      }
     },
   },
   ...[2, 3, 4, 5, 6, 7].map((digit) => rmForm({ name: `fe /${digit} (#UD)`, op: [0xfe], digit, rmSize: 8, count: 10 })),

@@ -10,7 +10,7 @@ import { DATA_ADDR, DATA_SIZE } from './native.js';
 function regInOpcode(name: string, base: number, size: Size, imm: boolean, regs = [0, 1, 2, 3, 4, 5, 6, 7]): Form {
   return {
     name,
-    count: 200,
+    count: 500,
     gen(g) {
       const r = g.rng.pick(regs);
       g.emit(...(size === 16 ? [0x66] : []), base + r);
@@ -37,7 +37,7 @@ function moffs(op: number, size: Size): Form {
 function lea(osz: 16 | 32, asz: 16 | 32): Form {
   return {
     name: `lea r${osz}, m (${asz}-bit addressing)`,
-    count: 400,
+    count: 1000,
     gen(g) {
       const rng = g.rng;
       const r = rng.below(8);
@@ -89,7 +89,7 @@ function bcd(name: string, op: number, undef: number, imm?: 'aam' | 'aad'): Form
       const base = r < 6 ? 10 : r === 6 && imm === 'aam' ? 0 : rng.pick([0, 1, 2, 7, 8, 16, 0x7f, 0x80, 0xff, rng.below(256)]);
       g.emitImm(base, 1);
     }
-  }, { undef, count: 1500 });
+  }, { undef, count: 3000 });
 }
 
 export const MOVE_FORMS: Form[] = [
@@ -126,8 +126,8 @@ export const MOVE_FORMS: Form[] = [
     g.fix(EBX, DATA_ADDR + 0x10 + g.rng.below(DATA_SIZE - 0x120));
     g.setReg(EAX, 8, g.rng.below(256));
   }),
-  ...perCond((cc) => rm1632({ name: (s) => `cmov${CC[cc]} r${s}, r/m${s}`, op: [0x0f, 0x40 + cc], writes: false, count: 60 })),
-  ...perCond((cc) => [rmForm({ name: `set${CC[cc]} r/m8`, op: [0x0f, 0x90 + cc], rmSize: 8, count: 60 })]),
+  ...perCond((cc) => rm1632({ name: (s) => `cmov${CC[cc]} r${s}, r/m${s}`, op: [0x0f, 0x40 + cc], writes: false, count: 150 })),
+  ...perCond((cc) => [rmForm({ name: `set${CC[cc]} r/m8`, op: [0x0f, 0x90 + cc], rmSize: 8, count: 150 })]),
   rmForm({ name: 'cmpxchg r/m8, r8', op: [0x0f, 0xb0], rmSize: 8, setup: cmpxchgSetup }),
   ...rm1632({ name: (s) => `cmpxchg r/m${s}, r${s}`, op: [0x0f, 0xb1], setup: cmpxchgSetup }),
   cmpxchg8b,

@@ -119,7 +119,7 @@ function bsfBsr(): Form[] {
 
 const bswap: Form = {
   name: 'bswap r32',
-  count: 200,
+  count: 500,
   gen(g) {
     const r = g.rng.below(8);
     g.emit(0x0f, 0xc8 + r);
