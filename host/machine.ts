@@ -14,6 +14,9 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { Debugcon } from '../devices/debugcon.js';
 import { PostCode } from '../devices/post-code.js';
+import { I8042 } from '../devices/i8042.js';
+import { Port92 } from '../devices/port92.js';
+import { A20Gate } from '../devices/a20.js';
 import { KvmParavirt } from '../devices/kvm-paravirt.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PciBus, HostBridge } from '../bus/pci/index.js';
@@ -90,6 +93,12 @@ export class Machine {
     this.pit = new Pit(this.io, this.clock, { irq0: isa(0) });
     this.rtc = new Rtc(this.io, this.clock, { irq: isa(8), epochSeconds: this.epochMs / 1000, ramSize: this.mem.ramSize });
     this.uart = new Uart16550(this.io, this.clock, { irq: isa(4), onTransmit: opts.onSerial ?? (() => {}) });
+    // A guest reset (8042 pulse, port 0x92, triple fault) stops the machine, as QEMU's -no-reboot does.
+    const onReset = () => { this.shutdownReason ??= 'guest requested a reset: the machine stopped'; };
+    // A20 masking is not modelled: the gate is reported (and starts enabled, as QEMU's does).
+    const a20 = new A20Gate();
+    new I8042(this.io, { irq1: isa(1), irq12: isa(12), onReset, a20 });
+    new Port92(this.io, { onReset, a20 });
     new DebugExit(this.io, (status) => { this.exitStatus ??= status; });
     new Debugcon(this.io, opts.onDebugcon ?? (() => {}));
     new PostCode(this.io, opts.onPost ?? (() => {}));
