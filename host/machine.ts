@@ -94,7 +94,7 @@ export class Machine {
     this.rtc = new Rtc(this.io, this.clock, { irq: isa(8), epochSeconds: this.epochMs / 1000, ramSize: this.mem.ramSize });
     this.uart = new Uart16550(this.io, this.clock, { irq: isa(4), onTransmit: opts.onSerial ?? (() => {}) });
     // A guest reset (8042 pulse, port 0x92, triple fault) stops the machine, as QEMU's -no-reboot does.
-    const onReset = () => { this.shutdownReason ??= 'guest requested a reset: the machine stopped'; };
+    const onReset = () => { this.shutdownReason ??= 'guest requested a reset: the machine stopped'; this.exitStatus ??= 0; };
     // A20 masking is not modelled: the gate is reported (and starts enabled, as QEMU's does).
     const a20 = new A20Gate();
     new I8042(this.io, { irq1: isa(1), irq12: isa(12), onReset, a20 });

@@ -88,8 +88,10 @@ export async function main(argv: string[]): Promise<number> {
         if (quit) return resolve(0);
         const r = machine.runSlice(100_000);
         if (session?.done) { out.write(session.output); return resolve(session.status); }
-        if (machine.exitStatus !== null) return resolve(machine.exitStatus);
-        if (r === 'shutdown') { process.stderr.write(`\nts86: ${machine.shutdownReason ?? 'machine stopped'}\n`); return resolve(machine.shutdownReason ? 1 : 0); }
+        if (machine.exitStatus !== null || r === 'shutdown') {
+          if (machine.shutdownReason) process.stderr.write(`\nts86: ${machine.shutdownReason}\n`);
+          return resolve(machine.exitStatus ?? 1);
+        }
         if (machine.clock.now() >= limitNs) { process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`); return resolve(124); }
         if (r === 'idle') {
           if (machine.clock.mode === 'virtual') {
