@@ -11,6 +11,7 @@ import { ARITH, AF, CF, DF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS
 import { X87 } from './fpu/x87.js';
 import type { Block, Insn } from './decode.js';
 import { decodeBlock } from './decode.js';
+import { compileBlock, HOT_BLOCK } from './compile.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 
@@ -114,6 +115,8 @@ export class CPU {
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
   exitBlock = false;
+  /** Index in the running compiled block of the instruction being executed (for faults). */
+  faultIndex = 0;
   /** Bumped whenever linear-to-physical translation, CS or the decode mode may have changed. */
   chainEpoch = 0;
 
@@ -887,26 +890,42 @@ export class CPU {
     const single = this.shadow || (this.flags & TF) !== 0;
     for (;;) {
       const insns = block.insns;
-      const n = single ? 1 : insns.length;
       const base = this.eip;
       const mask = this.code32 ? -1 : 0xffff;
       this.curBlock = block;
       this.exitBlock = false;
       let i = 0;
-      try {
-        for (; i < n; i++) {
-          const ins = insns[i]!;
-          this.eip = (base + ins.end) & mask;
-          ins.fn(this, ins);
-          if (this.exitBlock) { i++; break; }
+      const compiled = block.compiled;
+      if (compiled !== null && !single) {
+        try {
+          i = compiled(this);
+        } catch (e) {
+          if (e !== FAULT) throw e;
+          i = this.faultIndex;
+          this.instructions += i;
+          this.eip = (base + insns[i]!.start) & mask;
+          this.curBlock = null;
+          this.handleFault();
+          return;
         }
-      } catch (e) {
-        if (e !== FAULT) throw e;
-        this.instructions += i;
-        this.eip = (base + insns[i]!.start) & mask;
-        this.curBlock = null;
-        this.handleFault();
-        return;
+      } else {
+        const n = single ? 1 : insns.length;
+        try {
+          for (; i < n; i++) {
+            const ins = insns[i]!;
+            this.eip = (base + ins.end) & mask;
+            ins.fn(this, ins);
+            if (this.exitBlock) { i++; break; }
+          }
+        } catch (e) {
+          if (e !== FAULT) throw e;
+          this.instructions += i;
+          this.eip = (base + insns[i]!.start) & mask;
+          this.curBlock = null;
+          this.handleFault();
+          return;
+        }
+        if (++block.hits === HOT_BLOCK) block.compiled = compileBlock(block);
       }
       this.instructions += i;
       if (single) { this.curBlock = null; this.finishSingleStep(); return; }

@@ -8,6 +8,7 @@ import { Seg, FAULT } from './cpu.js';
 import * as O from './ops.js';
 import * as S from './ops-system.js';
 import { x87Valid } from './fpu/x87.js';
+import type { CompiledBlock } from './compile.js';
 
 export type Handler = (cpu: CPU, i: Insn) => void;
 export type EaFn = (cpu: CPU, i: Insn) => number;
@@ -49,6 +50,11 @@ export interface Block {
   insns: Insn[];
   pages: number[];
   valid: boolean;
+  /** Decoded for 32-bit code (CS.D). */
+  code32: boolean;
+  /** Times run interpreted; at HOT_BLOCK it is compiled. */
+  hits: number;
+  compiled: CompiledBlock | null;
   /** The two most recent successors (block chaining), valid while the CPU's chain epoch matches. */
   s1: Block | null; s1Eip: number; s1Epoch: number;
   s2: Block | null; s2Eip: number; s2Epoch: number;
@@ -126,7 +132,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  const block: Block = { key, insns, pages: D.pages, valid: true, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
+  const block: Block = { key, insns, pages: D.pages, valid: true, code32: cpu.code32, hits: 0, compiled: null, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
   cpu.addBlock(block);
   return block;
 }
@@ -151,6 +157,8 @@ function lockable(ins: Insn): boolean {
 function decodeInsn(cpu: CPU, ins: Insn): boolean {
   lockPrefix = false;
   const ends = decodeOpcode(cpu, ins);
+  // Longer than 15 bytes: #GP (checked after decoding, so a legal 15-byte instruction passes).
+  if (D.pos - ins.start > 15) cpu.gp(0);
   if (lockPrefix && !lockable(ins)) cpu.ud();
   return ends;
 }
@@ -164,6 +172,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   let b: number;
   // Prefixes (an instruction longer than 15 bytes is #UD... the SDM says #GP; legacy limit enforced below).
   for (;;) {
+    if (D.pos - ins.start >= 15) cpu.gp(0);
     b = D.byte();
     switch (b) {
       case 0x26: seg = Seg.ES; continue;
@@ -180,7 +189,6 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     }
     break;
   }
-  if (D.pos - ins.start > 14) cpu.gp(0);
   const osz = o32 ? 4 : 2;
   ins.a32 = a32;
   ins.rep = rep;

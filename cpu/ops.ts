@@ -699,18 +699,27 @@ export const enter: Handler = (c, i) => {
   const esp0 = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
   const pushed = size * (level > 0 ? level + 1 : 1);
   const low = c.stack32 ? (esp0 - pushed) >>> 0 : (esp0 - pushed) & 0xffff;
+  const final = c.stack32 ? (esp0 - pushed - frame) >>> 0 : (esp0 - pushed - frame) & 0xffff;
+  // Everything that can fault is checked first (SDM: including a write at the final ESP).
   c.segCheckW(Seg.SS, low, pushed);
   c.probeWrite((c.segBase[Seg.SS]! + low) | 0, pushed);
-  // Read the outer frame pointers before anything is written.
-  const outer: number[] = [];
+  if (frame > 0) { c.segCheckW(Seg.SS, final, size); c.probeWrite((c.segBase[Seg.SS]! + final) | 0, size); }
   for (let k = 1; k < level; k++) {
     const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
-    outer.push(c.rd(size, Seg.SS, at));
+    c.segCheckR(Seg.SS, at >>> 0, size);
   }
+  const savedEsp = c.regs[Reg.ESP]!;
   c.push(size, ebp);
   const frameTemp = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
   if (level > 0) {
-    for (const v of outer) c.push(size, v);
+    // Read and push one at a time, as the SDM's pseudocode does: a deep walk can read back what
+    // this instruction has just pushed. A page fault on a read restores ESP (restartable).
+    try {
+      for (let k = 1; k < level; k++) {
+        const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
+        c.push(size, c.rd(size, Seg.SS, at));
+      }
+    } catch (e) { c.regs[Reg.ESP] = savedEsp; throw e; }
     c.push(size, frameTemp);
   }
   c.setReg(size, Reg.EBP, frameTemp);
