@@ -10,8 +10,8 @@ import type { Block } from './decode.js';
 /** Runs the block; returns how many instructions completed. Sets `cpu.faultIndex` before each one. */
 export type CompiledBlock = (c: CPU) => number;
 
-/** Executions after which a block is compiled. */
-export const HOT_BLOCK = 40;
+/** Executions after which a block is compiled: a fresh function starts in the engine's bytecode tier, so only blocks that will run many more times repay it. */
+export const HOT_BLOCK = 5000;
 
 let available = true;
 
