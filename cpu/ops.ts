@@ -1195,3 +1195,29 @@ export const SHIFT32_RI: Handler[] = Array.from({ length: 8 }, (_, op) => {
     default: return shiftImm; // RCL/RCR keep the generic path
   }
 });
+
+/** Non-REP string instructions with 32-bit addressing, one closure per operand size. */
+const bySize = (f: (size: number) => Handler): Handler[] => [f(1), f(2), f(4)];
+const sizeIndex = (size: number) => (size === 4 ? 2 : size - 1);
+const LODS32 = bySize((size) => (c, i) => {
+  const si = c.regs[Reg.ESI]!;
+  c.setReg(size, 0, c.rd(size, i.seg, si));
+  c.regs[Reg.ESI] = c.flags & DF ? si - size : si + size;
+});
+const STOS32 = bySize((size) => (c) => {
+  const di = c.regs[Reg.EDI]!;
+  c.wr(size, Seg.ES, di, c.getReg(size, 0));
+  c.regs[Reg.EDI] = c.flags & DF ? di - size : di + size;
+});
+const MOVS32 = bySize((size) => (c, i) => {
+  const si = c.regs[Reg.ESI]!, di = c.regs[Reg.EDI]!;
+  c.wr(size, Seg.ES, di, c.rd(size, i.seg, si));
+  const step = c.flags & DF ? -size : size;
+  c.regs[Reg.ESI] = si + step; c.regs[Reg.EDI] = di + step;
+});
+/** Picks the fast form for a decoded string instruction when it applies. */
+export function stringFast(i: Insn, generic: Handler): Handler {
+  if (i.rep || !i.a32) return generic;
+  const k = sizeIndex(i.size);
+  return generic === lods ? LODS32[k]! : generic === stos ? STOS32[k]! : generic === movs ? MOVS32[k]! : generic;
+}
