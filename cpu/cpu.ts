@@ -150,7 +150,11 @@ export class CPU {
   cpuidApic = false;
   cpuidHypervisor = false;
 
-  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock }) {
+  /** Executions after which a block is compiled; 0 compiles every block when it is decoded. */
+  readonly compileThreshold: number;
+
+  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number }) {
+    this.compileThreshold = opts.compileThreshold ?? HOT_BLOCK;
     this.mem = opts.mem;
     this.io = opts.io;
     this.clock = opts.clock;
@@ -925,7 +929,7 @@ export class CPU {
           this.handleFault();
           return;
         }
-        if (++block.hits === HOT_BLOCK) block.compiled = compileBlock(block);
+        if (++block.hits === this.compileThreshold) block.compiled = compileBlock(block);
       }
       this.instructions += i;
       if (single) { this.curBlock = null; this.finishSingleStep(); return; }

@@ -8,7 +8,7 @@ import { Seg, FAULT } from './cpu.js';
 import * as O from './ops.js';
 import * as S from './ops-system.js';
 import { x87Valid } from './fpu/x87.js';
-import type { CompiledBlock } from './compile.js';
+import { compileBlock, type CompiledBlock } from './compile.js';
 
 export type Handler = (cpu: CPU, i: Insn) => void;
 export type EaFn = (cpu: CPU, i: Insn) => number;
@@ -133,6 +133,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
   const block: Block = { key, insns, pages: D.pages, valid: true, code32: cpu.code32, hits: 0, compiled: null, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
+  if (cpu.compileThreshold === 0) block.compiled = compileBlock(block);
   cpu.addBlock(block);
   return block;
 }

@@ -59,11 +59,11 @@ export interface Machine {
 }
 
 /** A bare machine: RAM, port 0xE9 debug console, port 0xF4 exit, virtual clock, the CPU. */
-export function createMachine(): Machine {
+export function createMachine(compileThreshold?: number): Machine {
   const mem = new PhysicalMemory(RAM_SIZE);
   const io = new IoBus();
   const clock = new Clock('virtual');
-  const cpu = new CPU({ mem, io, clock });
+  const cpu = new CPU({ mem, io, clock, compileThreshold });
   let output = '';
   let exit: number | null = null;
   let shutdown: string | null = null;
@@ -93,16 +93,16 @@ export function createMachine(): Machine {
 }
 
 /** Boots a multiboot kernel image in ts86 and runs it to its exit, shutdown, halt or the budget. */
-export function runKernelTs86(image: Uint8Array, budget?: number): RunResult {
-  const m = createMachine();
+export function runKernelTs86(image: Uint8Array, budget?: number, compileThreshold?: number): RunResult {
+  const m = createMachine(compileThreshold);
   const state = loadMultiboot(m.mem, { kernel: image });
   m.cpu.loadBootState(state);
   return m.run(budget);
 }
 
 /** Maps a 64 KiB ROM at 0xF0000 and below 4 GiB and starts the CPU at the reset vector. */
-export function runRomTs86(rom: Uint8Array, budget?: number): RunResult {
-  const m = createMachine();
+export function runRomTs86(rom: Uint8Array, budget?: number, compileThreshold?: number): RunResult {
+  const m = createMachine(compileThreshold);
   m.mem.mapRom(0xf0000, rom, 'rom');
   m.mem.mapRom(0x100000000 - rom.length, rom, 'rom-high');
   m.cpu.reset();

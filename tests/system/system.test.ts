@@ -78,6 +78,10 @@ for (const p of PROGRAMS) {
   test(`system: ${p.name}`, () => {
     const { image, path } = assemble(p.name);
     const r = p.kind === 'kernel' ? runKernelTs86(image) : runRomTs86(image);
+    // The block compiler must behave exactly like the interpreter loop (0 = compile every block).
+    const rc = p.kind === 'kernel' ? runKernelTs86(image, undefined, 0) : runRomTs86(image, undefined, 0);
+    assert.fixture(rc.output, r.output, `${p.name}: compiled blocks differ from interpreted ones`);
+    assert.is(rc.exit, r.exit);
     const failures = r.output.split('\n').filter((l) => l.startsWith('FAIL') && !/^FAIL( \d+ of \d+ checks failed)?$/.test(l));
     if (p.triple) {
       assert.is(r.stop, 'shutdown', `${p.name}: expected a triple fault; ts86 ${describeStop(r)}; output:\n${tail(r.output)}`);

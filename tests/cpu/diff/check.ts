@@ -37,6 +37,7 @@ const VEC_NAMES: Record<number, string> = {
 const vecName = (v: number) => VEC_NAMES[v] ?? `vector ${v}`;
 
 let ts86: Ts86 | undefined;
+let ts86Compiled: Ts86 | undefined;
 
 export interface Generated { form: Form; index: number; g: G }
 
@@ -116,12 +117,15 @@ export function runClass(cls: string, forms: Form[]): ClassResult {
   for (let i = 0; i < cases.length; i += CHUNK) native.push(...runNative(cases.slice(i, i + CHUNK).map((c) => c.g.toInput())));
   const t1 = performance.now();
   ts86 ??= new Ts86();
+  ts86Compiled ??= new Ts86(0);
   const lines: string[] = [];
   const perForm = new Map<Form, number>();
   let mismatches = 0;
   cases.forEach((c, i) => {
-    const t = ts86!.run(c.g.toInput());
-    const d = compare(c.g, native[i]!, t);
+    // Each case runs interpreted and compiled; both must match the native CPU.
+    const input = c.g.toInput();
+    let d = compare(c.g, native[i]!, ts86!.run(input));
+    if (d.length === 0) d = compare(c.g, native[i]!, ts86Compiled!.run(input)).map((x) => `compiled: ${x}`);
     if (d.length === 0) return;
     mismatches++;
     const k = (perForm.get(c.form) ?? 0) + 1;

@@ -25,10 +25,12 @@ export interface Ts86Outcome extends Outcome {
 
 export class Ts86 {
   readonly mem = new PhysicalMemory(RAM);
-  readonly cpu = new CPU({ mem: this.mem, io: new IoBus(), clock: new Clock('virtual') });
+  readonly cpu: CPU;
   private readonly codeImage = new Uint8Array(CODE_SIZE);
 
-  constructor() {
+  /** `compileThreshold` 0 runs every block through the block compiler instead of the interpreter loop. */
+  constructor(compileThreshold?: number) {
+    this.cpu = new CPU({ mem: this.mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold });
     const m = this.mem;
     const d = new DataView(m.ram.buffer);
     // GDT: null, flat ring-0 code (0x08), flat data (0x10).
