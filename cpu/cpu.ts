@@ -20,14 +20,18 @@ export const enum Seg { ES, CS, SS, DS, FS, GS }
 /** Pseudo segment index used by the decoder when no segment applies (LEA). */
 export const SEG_NONE = 6;
 
-/** What a loader hands over (structurally the firmware's BootState). */
+/** What a loader hands over: flat 32-bit protected mode from a GDT the loader wrote to memory. */
 export interface BootStateLike {
   eip: number;
   regs: { eax: number; ecx: number; edx: number; ebx: number; esp: number; ebp: number; esi: number; edi: number };
   gdt: { base: number; limit: number };
+  /** Selector for CS. */
   cs: number;
+  /** Selector for DS, ES, SS, FS and GS. */
   ds: number;
+  /** Bit 1 only: interrupts off. */
   eflags: number;
+  /** PE set, PG clear. */
   cr0: number;
 }
 

@@ -1000,14 +1000,8 @@ export const lods: Handler = (c, i) => {
   }
   if (n !== 0) repeatInsn(c, i);
 };
-export const cmps: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size, top = TOP[size]!;
-  const one = () => {
-    const a = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
-    const b = c.rd(size, Seg.ES, idx(c, a32, Reg.EDI));
-    bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
-    c.setLazy(Lazy.Sub, a, b, (a - b) | 0, top);
-  };
+/** CMPS/SCAS: once, or REPE/REPNE until the count runs out or ZF says stop. */
+function repCompare(c: CPU, i: Insn, one: () => void): void {
   if (!i.rep) { one(); return; }
   let n = count(c, i);
   let budget = REP_CHUNK;
@@ -1017,6 +1011,17 @@ export const cmps: Handler = (c, i) => {
     if (c.getZF() !== (i.rep === 1)) return;
   }
   if (n !== 0) repeatInsn(c, i);
+}
+
+export const cmps: Handler = (c, i) => {
+  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size, top = TOP[size]!;
+  const one = () => {
+    const a = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
+    const b = c.rd(size, Seg.ES, idx(c, a32, Reg.EDI));
+    bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
+    c.setLazy(Lazy.Sub, a, b, (a - b) | 0, top);
+  };
+  repCompare(c, i, one);
 };
 export const scas: Handler = (c, i) => {
   const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size, top = TOP[size]!;
@@ -1026,15 +1031,7 @@ export const scas: Handler = (c, i) => {
     bump(c, a32, Reg.EDI, step);
     c.setLazy(Lazy.Sub, a, b, (a - b) | 0, top);
   };
-  if (!i.rep) { one(); return; }
-  let n = count(c, i);
-  let budget = REP_CHUNK;
-  while (n !== 0 && budget-- > 0) {
-    one();
-    setCount(c, i, --n);
-    if (c.getZF() !== (i.rep === 1)) return;
-  }
-  if (n !== 0) repeatInsn(c, i);
+  repCompare(c, i, one);
 };
 
 // ---------------------------------------------------------------- port I/O

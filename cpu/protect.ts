@@ -333,6 +333,26 @@ export function farTransfer(cpu: CPU, kind: Far, sel: number, offset: number, si
   cpu.exitBlock = true;
 }
 
+/** RETF/IRET target code segment checks; leaves its descriptor in dLo/dHi. */
+function checkReturnCs(cpu: CPU, sel: number): void {
+  const rpl = sel & 3;
+  if ((sel & 0xfffc) === 0) cpu.gp(0);
+  if (fetchDescriptor(cpu, sel) < 0) cpu.gp(sel & 0xfffc);
+  if (!isCode(dHi) || rpl < cpu.cpl) cpu.gp(sel & 0xfffc);
+  if (isConforming(dHi) ? dpl(dHi) > rpl : dpl(dHi) !== rpl) cpu.gp(sel & 0xfffc);
+  if (!present(dHi)) cpu.raise(Vec.NP, sel & 0xfffc);
+}
+
+/** The outer stack of a return to ring `rpl`; leaves its descriptor in dLo/dHi, returns its address. */
+function checkReturnSs(cpu: CPU, ss: number, rpl: number): number {
+  if ((ss & 0xfffc) === 0) cpu.gp(0);
+  const lin = fetchDescriptor(cpu, ss);
+  if (lin < 0) cpu.gp(ss & 0xfffc);
+  if ((ss & 3) !== rpl || dpl(dHi) !== rpl || isSystem(dHi) || isCode(dHi) || !(dHi & 0x200)) cpu.gp(ss & 0xfffc);
+  if (!present(dHi)) cpu.raise(Vec.SS, ss & 0xfffc);
+  return lin;
+}
+
 /** RETF [imm]: same ring or to an outer ring. */
 export function farReturn(cpu: CPU, size: number, imm: number): void {
   if (!cpu.protectedMode || cpu.v86) {
@@ -346,13 +366,8 @@ export function farReturn(cpu: CPU, size: number, imm: number): void {
   const eip = cpu.peek(size, 0) >>> 0;
   const sel = cpu.peek(size, size) & 0xffff;
   const rpl = sel & 3;
-  if ((sel & 0xfffc) === 0) cpu.gp(0);
-  const lin = fetchDescriptor(cpu, sel);
-  if (lin < 0) cpu.gp(sel & 0xfffc);
+  checkReturnCs(cpu, sel);
   const cLo = dLo, cHi = dHi;
-  if (!isCode(cHi) || rpl < cpu.cpl) cpu.gp(sel & 0xfffc);
-  if (isConforming(cHi) ? dpl(cHi) > rpl : dpl(cHi) !== rpl) cpu.gp(sel & 0xfffc);
-  if (!present(cHi)) cpu.raise(Vec.NP, sel & 0xfffc);
   const limit = descLimit(cLo, cHi);
   if (rpl === cpu.cpl) {
     if (eip > limit) cpu.gp(0);
@@ -364,11 +379,7 @@ export function farReturn(cpu: CPU, size: number, imm: number): void {
   }
   const esp = cpu.peek(size, 2 * size + imm);
   const ss = cpu.peek(size, 3 * size + imm) & 0xffff;
-  if ((ss & 0xfffc) === 0) cpu.gp(0);
-  const sLin = fetchDescriptor(cpu, ss);
-  if (sLin < 0) cpu.gp(ss & 0xfffc);
-  if ((ss & 3) !== rpl || dpl(dHi) !== rpl || isSystem(dHi) || isCode(dHi) || !(dHi & 0x200)) cpu.gp(ss & 0xfffc);
-  if (!present(dHi)) cpu.raise(Vec.SS, ss & 0xfffc);
+  const sLin = checkReturnSs(cpu, ss, rpl);
   if (eip > limit) cpu.gp(0);
   setAccessed(cpu, sLin);
   const sBase = descBase(dLo, dHi), sLimit = descLimit(dLo, dHi), sAttr = descAttr(dHi);
@@ -408,25 +419,15 @@ export function iret(cpu: CPU, size: number): void {
   const fl = size === 4 ? cpu.peek(4, 8) : (cur & 0xffff0000) | cpu.peek(2, 4);
   if ((fl & VM) && cpu.cpl === 0 && size === 4) { iretToV86(cpu, eip, sel, fl); return; }
   const rpl = sel & 3;
-  if ((sel & 0xfffc) === 0) cpu.gp(0);
-  const lin = fetchDescriptor(cpu, sel);
-  if (lin < 0) cpu.gp(sel & 0xfffc);
+  checkReturnCs(cpu, sel);
   const cLo = dLo, cHi = dHi;
-  if (!isCode(cHi) || rpl < cpu.cpl) cpu.gp(sel & 0xfffc);
-  if (isConforming(cHi) ? dpl(cHi) > rpl : dpl(cHi) !== rpl) cpu.gp(sel & 0xfffc);
-  if (!present(cHi)) cpu.raise(Vec.NP, sel & 0xfffc);
   const limit = descLimit(cLo, cHi);
   const oldCpl = cpu.cpl;
   let ss = 0, esp = 0, sBase = 0, sLimit = 0, sAttr = 0;
   if (rpl > oldCpl) {
     esp = cpu.peek(size, 3 * size);
     ss = cpu.peek(size, 4 * size) & 0xffff;
-    if ((ss & 0xfffc) === 0) cpu.gp(0);
-    const sLin = fetchDescriptor(cpu, ss);
-    if (sLin < 0) cpu.gp(ss & 0xfffc);
-    if ((ss & 3) !== rpl || dpl(dHi) !== rpl || isSystem(dHi) || isCode(dHi) || !(dHi & 0x200)) cpu.gp(ss & 0xfffc);
-    if (!present(dHi)) cpu.raise(Vec.SS, ss & 0xfffc);
-    setAccessed(cpu, sLin);
+    setAccessed(cpu, checkReturnSs(cpu, ss, rpl));
     sBase = descBase(dLo, dHi); sLimit = descLimit(dLo, dHi); sAttr = descAttr(dHi);
   }
   if (eip > limit) cpu.gp(0);

@@ -5,20 +5,10 @@
  * (read/write) descriptors, so a CPU can load the descriptor caches from memory.
  */
 import type { PhysicalMemory } from '../bus/memory.js';
+import type { BootStateLike } from '../cpu/index.js';
 
-export interface BootState {
-  eip: number;
-  regs: { eax: number; ecx: number; edx: number; ebx: number; esp: number; ebp: number; esi: number; edi: number };
-  gdt: { base: number; limit: number };
-  /** Selector for CS. */
-  cs: number;
-  /** Selector for DS, ES, SS, FS and GS. */
-  ds: number;
-  /** Only the always-one bit 1: IF clear. */
-  eflags: number;
-  /** PE set, PG clear. */
-  cr0: number;
-}
+/** The CPU's boot entry state (type only: the firmware does not depend on the CPU at run time). */
+export type BootState = BootStateLike;
 
 /** Where the loaders put their structures in low RAM (usable per the e820 map, below the EBDA). */
 export const BOOT_GDT_ADDR = 0x1000;

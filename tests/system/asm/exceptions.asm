@@ -5,16 +5,6 @@
 ; the #NM handler clears CR0.TS and the FPU instruction is executed again.
 %include "common.inc"
 
-; FAULT 'name', vector, instruction... — faults, saved EIP = the instruction
-%macro FAULT 3+
-    TRY
-%%insn:
-    %3
-    CATCH
-    CHECK {%1, '-vec'}, [last_vec], %2
-    CHECK {%1, '-eip'}, [last_eip], %%insn
-%endmacro
-
 ; TRAP 'name', vector, instruction... — traps, saved EIP = the next instruction
 %macro TRAP 3+
     TRY

@@ -4,15 +4,6 @@
 ; and #UD for a reserved x87 encoding. (Bit-exact arithmetic is covered by tests/cpu/fpu.)
 %include "common.inc"
 
-%macro FAULT 3+
-    TRY
-%%insn:
-    %3
-    CATCH
-    CHECK {%1, '-vec'}, [last_vec], %2
-    CHECK {%1, '-eip'}, [last_eip], %%insn
-%endmacro
-
 main:
     mov eax, cr0
     and eax, ~0x0C                              ; EM=0, TS=0
