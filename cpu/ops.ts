@@ -955,84 +955,84 @@ function repBulk(c: CPU, i: Insn, n: number, movs: boolean): number {
   return count;
 }
 
-export const movs: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size;
-  if (!i.rep) {
-    const v = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
-    c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
-    bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
-    return;
-  }
+// One element of each string instruction; DF picks the direction.
+const stepOf = (c: CPU, size: number) => (c.flags & DF ? -size : size);
+const movsOne: Handler = (c, i) => {
+  const size = i.size, a32 = i.a32;
+  const v = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
+  c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
+  const step = stepOf(c, size);
+  bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
+};
+const stosOne: Handler = (c, i) => {
+  c.wr(i.size, Seg.ES, idx(c, i.a32, Reg.EDI), c.getReg(i.size, 0));
+  bump(c, i.a32, Reg.EDI, stepOf(c, i.size));
+};
+const lodsOne: Handler = (c, i) => {
+  c.setReg(i.size, 0, c.rd(i.size, i.seg, idx(c, i.a32, Reg.ESI)));
+  bump(c, i.a32, Reg.ESI, stepOf(c, i.size));
+};
+const cmpsOne: Handler = (c, i) => {
+  const size = i.size, a32 = i.a32;
+  const a = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
+  const b = c.rd(size, Seg.ES, idx(c, a32, Reg.EDI));
+  const step = stepOf(c, size);
+  bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
+  c.setLazy(Lazy.Sub, a, b, (a - b) | 0, TOP[size]!);
+};
+const scasOne: Handler = (c, i) => {
+  const size = i.size, a = c.getReg(size, 0);
+  const b = c.rd(size, Seg.ES, idx(c, i.a32, Reg.EDI));
+  bump(c, i.a32, Reg.EDI, stepOf(c, size));
+  c.setLazy(Lazy.Sub, a, b, (a - b) | 0, TOP[size]!);
+};
+const insOne: Handler = (c, i) => {
+  const size = i.size, off = idx(c, i.a32, Reg.EDI);
+  // The destination must be writable before the port is read (a read may have side effects).
+  c.segCheckW(Seg.ES, off >>> 0, size);
+  c.probeWrite((c.segBase[Seg.ES]! + off) | 0, size);
+  c.wr(size, Seg.ES, off, c.io.read(c.r16[Reg.EDX << 1]!, size as 1 | 2 | 4));
+  bump(c, i.a32, Reg.EDI, stepOf(c, size));
+};
+const outsOne: Handler = (c, i) => {
+  c.io.write(c.r16[Reg.EDX << 1]!, i.size as 1 | 2 | 4, c.rd(i.size, i.seg, idx(c, i.a32, Reg.ESI)));
+  bump(c, i.a32, Reg.ESI, stepOf(c, i.size));
+};
+
+/** Once, or REP: up to REP_CHUNK elements per execution, then the instruction runs again. */
+function repRun(c: CPU, i: Insn, one: Handler): void {
+  if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
   let budget = REP_CHUNK;
-  for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, true)) > 0;) n -= done;
-  while (n !== 0 && budget-- > 0) {
-    const v = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
-    c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
-    bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
-    setCount(c, i, --n);
-  }
+  while (n !== 0 && budget-- > 0) { one(c, i); setCount(c, i, --n); }
   if (n !== 0) repeatInsn(c, i);
-};
-export const stos: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size;
-  const v = c.getReg(size, 0);
-  if (!i.rep) { c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v); bump(c, a32, Reg.EDI, step); return; }
-  let n = count(c, i);
-  let budget = REP_CHUNK;
-  for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, false)) > 0;) n -= done;
-  while (n !== 0 && budget-- > 0) {
-    c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
-    bump(c, a32, Reg.EDI, step);
-    setCount(c, i, --n);
-  }
-  if (n !== 0) repeatInsn(c, i);
-};
-export const lods: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size;
-  if (!i.rep) { c.setReg(size, 0, c.rd(size, i.seg, idx(c, a32, Reg.ESI))); bump(c, a32, Reg.ESI, step); return; }
-  let n = count(c, i);
-  let budget = REP_CHUNK;
-  while (n !== 0 && budget-- > 0) {
-    c.setReg(size, 0, c.rd(size, i.seg, idx(c, a32, Reg.ESI)));
-    bump(c, a32, Reg.ESI, step);
-    setCount(c, i, --n);
-  }
-  if (n !== 0) repeatInsn(c, i);
-};
+}
+
 /** CMPS/SCAS: once, or REPE/REPNE until the count runs out or ZF says stop. */
-function repCompare(c: CPU, i: Insn, one: () => void): void {
-  if (!i.rep) { one(); return; }
+function repCompare(c: CPU, i: Insn, one: Handler): void {
+  if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
   let budget = REP_CHUNK;
   while (n !== 0 && budget-- > 0) {
-    one();
+    one(c, i);
     setCount(c, i, --n);
     if (c.getZF() !== (i.rep === 1)) return;
   }
   if (n !== 0) repeatInsn(c, i);
 }
 
-export const cmps: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size, top = TOP[size]!;
-  const one = () => {
-    const a = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
-    const b = c.rd(size, Seg.ES, idx(c, a32, Reg.EDI));
-    bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
-    c.setLazy(Lazy.Sub, a, b, (a - b) | 0, top);
-  };
-  repCompare(c, i, one);
-};
-export const scas: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size, top = TOP[size]!;
-  const a = c.getReg(size, 0);
-  const one = () => {
-    const b = c.rd(size, Seg.ES, idx(c, a32, Reg.EDI));
-    bump(c, a32, Reg.EDI, step);
-    c.setLazy(Lazy.Sub, a, b, (a - b) | 0, top);
-  };
-  repCompare(c, i, one);
-};
+/** REP MOVS/STOS: whole RAM pages in bulk first, then element by element. */
+function repBulkFirst(c: CPU, i: Insn, movs: boolean): void {
+  if (!i.rep) return;
+  let n = count(c, i);
+  for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, movs)) > 0;) n -= done;
+}
+
+export const movs: Handler = (c, i) => { repBulkFirst(c, i, true); repRun(c, i, movsOne); };
+export const stos: Handler = (c, i) => { repBulkFirst(c, i, false); repRun(c, i, stosOne); };
+export const lods: Handler = (c, i) => repRun(c, i, lodsOne);
+export const cmps: Handler = (c, i) => repCompare(c, i, cmpsOne);
+export const scas: Handler = (c, i) => repCompare(c, i, scasOne);
 
 // ---------------------------------------------------------------- port I/O
 
@@ -1040,37 +1040,8 @@ export const inImm: Handler = (c, i) => { ioAllowed(c, i.imm, i.size); c.setReg(
 export const inDx: Handler = (c, i) => { const p = c.r16[Reg.EDX << 1]!; ioAllowed(c, p, i.size); c.setReg(i.size, 0, c.io.read(p, i.size as 1 | 2 | 4)); };
 export const outImm: Handler = (c, i) => { ioAllowed(c, i.imm, i.size); c.io.write(i.imm, i.size as 1 | 2 | 4, c.getReg(i.size, 0)); };
 export const outDx: Handler = (c, i) => { const p = c.r16[Reg.EDX << 1]!; ioAllowed(c, p, i.size); c.io.write(p, i.size as 1 | 2 | 4, c.getReg(i.size, 0)); };
-export const ins_: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size;
-  const p = c.r16[Reg.EDX << 1]!;
-  ioAllowed(c, p, size);
-  let n = i.rep ? count(c, i) : 1;
-  let budget = REP_CHUNK;
-  while (n !== 0 && budget-- > 0) {
-    const off = idx(c, a32, Reg.EDI);
-    c.segCheckW(Seg.ES, off >>> 0, size);
-    c.probeWrite((c.segBase[Seg.ES]! + off) | 0, size);
-    c.wr(size, Seg.ES, off, c.io.read(p, size as 1 | 2 | 4));
-    bump(c, a32, Reg.EDI, step);
-    n--;
-    if (i.rep) setCount(c, i, n);
-  }
-  if (i.rep && n !== 0) repeatInsn(c, i);
-};
-export const outs: Handler = (c, i) => {
-  const size = i.size, a32 = i.a32, step = c.flags & DF ? -size : size;
-  const p = c.r16[Reg.EDX << 1]!;
-  ioAllowed(c, p, size);
-  let n = i.rep ? count(c, i) : 1;
-  let budget = REP_CHUNK;
-  while (n !== 0 && budget-- > 0) {
-    c.io.write(p, size as 1 | 2 | 4, c.rd(size, i.seg, idx(c, a32, Reg.ESI)));
-    bump(c, a32, Reg.ESI, step);
-    n--;
-    if (i.rep) setCount(c, i, n);
-  }
-  if (i.rep && n !== 0) repeatInsn(c, i);
-};
+export const ins_: Handler = (c, i) => { ioAllowed(c, c.r16[Reg.EDX << 1]!, i.size); repRun(c, i, insOne); };
+export const outs: Handler = (c, i) => { ioAllowed(c, c.r16[Reg.EDX << 1]!, i.size); repRun(c, i, outsOne); };
 
 // ---------------------------------------------------------------- x87 escape
 
