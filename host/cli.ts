@@ -7,7 +7,7 @@ import { Machine, type MachineOptions } from './machine.js';
 
 const HELP = `usage: ts86 [options]
   --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
-  --initrd FILE        initrd for Linux; for Multiboot each --initrd becomes a module
+  --initrd FILE        initrd for Linux; for Multiboot each --initrd 'FILE [ARGS]' becomes a module
   --append CMDLINE     kernel command line
   --bios FILE          64/128 KiB ROM started at the reset vector (no kernel)
   -m, --memory MIB     RAM size in MiB (default 128)
@@ -104,15 +104,18 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
       initrds = [g.initrd];
     }
     mo.kernel = readInput(kernelPath!, 'kernel');
-    const files = initrds.map((p) => readInput(p, 'initrd'));
     const { detectKernel } = await import('../firmware/index.js');
     let kind: string;
     try { kind = detectKernel(mo.kernel); } catch (e) { throw new UsageError(`kernel ${kernelPath}: ${(e as Error).message}`); }
     if (kind === 'bzimage') {
-      if (files.length > 1) throw new UsageError('a Linux kernel takes one --initrd');
-      mo.initrd = files[0];
+      if (initrds.length > 1) throw new UsageError('a Linux kernel takes one --initrd');
+      if (initrds.length) mo.initrd = readInput(initrds[0]!, 'initrd');
     } else {
-      mo.modules = files.map((data, k) => ({ data, cmdline: initrds[k]! }));
+      // As QEMU's -kernel/-initrd and GRUB do: the kernel's command line starts with its path (test
+      // kernels take the first word as the program name), and "FILE ARGS" loads FILE as a module
+      // whose command line is the whole string.
+      mo.modules = initrds.map((spec) => ({ data: readInput(spec.split(' ')[0]!, 'initrd'), cmdline: spec }));
+      append = `${kernelPath} ${append ?? ''}`;
     }
   }
   mo.cmdline = append;

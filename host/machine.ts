@@ -14,6 +14,7 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { Debugcon } from '../devices/debugcon.js';
 import { PostCode } from '../devices/post-code.js';
+import { PcTestdev } from '../devices/pc-testdev.js';
 import { I8042 } from '../devices/i8042.js';
 import { Port92 } from '../devices/port92.js';
 import { A20Gate } from '../devices/a20.js';
@@ -101,6 +102,8 @@ export class Machine {
     new Port92(this.io, { onReset, a20 });
     new DebugExit(this.io, (status) => { this.exitStatus ??= status; });
     new Debugcon(this.io, opts.onDebugcon ?? (() => {}));
+    // After the debug console, so port 0xE9 stays the console's (pc-testdev's byte window skips it).
+    new PcTestdev(this.io, this.mem, (irq, level) => router.setLevel(irq, level));
     new PostCode(this.io, opts.onPost ?? (() => {}));
     new FwCfg(this.io, this.mem, { ramSize: this.mem.ramSize });
     // FERR# raises IRQ 13 until the guest writes port 0xF0, as on PC/AT boards.
