@@ -4,7 +4,7 @@
  * qemu-system-i386 as child processes: stdout (the debug console), stderr and the exit status.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,7 @@ export function build(name: string, form: 'flat' | 'elf', defines: Record<string
   else {
     run('nasm', ['-f', 'elf32', '-w+error', `-I${HERE}/`, ...dflags, '-o', `${tmp}.o`, src]);
     run('ld', ['-m', 'elf_i386', '-z', 'max-page-size=0x1000', '-T', join(HERE, 'kernel.ld'), '-o', tmp, `${tmp}.o`]);
+    rmSync(`${tmp}.o`);
   }
   renameSync(tmp, out);
   return out;
