@@ -29,8 +29,9 @@ export class Clock {
   /** Cached earliest deadline; recomputed lazily. */
   private next = Infinity;
   private dirty = false;
-  /** Virtual mode: instruction-derived time plus time skipped while halted. */
-  private virtualNs = 0;
+  /** Virtual mode: time skipped while halted; the rest comes from the instruction counter. */
+  private skippedNs = 0;
+  private counter: () => number = () => 0;
   private readonly hostStart: number;
   private readonly hostNow: () => number;
 
@@ -44,7 +45,7 @@ export class Clock {
 
   /** Current guest time in ns. */
   now(): number {
-    return this.mode === 'virtual' ? this.virtualNs : this.hostNow() - this.hostStart;
+    return this.mode === 'virtual' ? this.skippedNs + this.counter() * this.nsPerInstruction : this.hostNow() - this.hostStart;
   }
 
   /** Guest TSC value (as a double; exact below 2^53). */
@@ -52,14 +53,16 @@ export class Clock {
     return Math.floor(this.now() * (this.tscHz / 1e9));
   }
 
-  /** The CPU reports retired instructions (only moves time in virtual mode). */
-  advanceInstructions(n: number): void {
-    if (this.mode === 'virtual') this.virtualNs += n * this.nsPerInstruction;
-  }
+  /**
+   * Virtual mode: guest time follows this count of retired instructions (the CPU's), so a guest
+   * reading the TSC in a loop sees it move within one run of the CPU.
+   */
+  attachInstructionCounter(counter: () => number): void { this.counter = counter; }
 
   /** A halted CPU jumps to `t` (virtual mode); in realtime mode the caller sleeps instead. */
   skipTo(t: number): void {
-    if (this.mode === 'virtual' && t > this.virtualNs && t !== Infinity) this.virtualNs = t;
+    const now = this.now();
+    if (this.mode === 'virtual' && t > now && t !== Infinity) this.skippedNs += t - now;
   }
 
   timer(callback: (now: number) => void, name: string): Timer {

@@ -165,6 +165,7 @@ export class CPU {
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.codePages = opts.mem.codePages;
+    opts.clock.attachInstructionCounter(() => this.instructions);
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
       read: () => BigInt(this.readTsc()),
@@ -847,9 +848,7 @@ export class CPU {
       if (this.halted) break;
       this.step(limit);
     }
-    const done = this.instructions - start;
-    this.clock.advanceInstructions(done);
-    return done;
+    return this.instructions - start;
   }
 
   private checkInterrupts(): boolean {
