@@ -94,7 +94,10 @@ function readInput(path: string, what: string): Uint8Array {
 export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptions, 'onSerial' | 'onDebugcon' | 'onPost'>): Promise<Machine> {
   const mo: MachineOptions = { ...hooks, memoryMiB: o.memoryMiB, clock: o.clock, defaultDevices: o.defaultDevices };
   let append = o.append;
-  if (o.bios) mo.bios = readInput(o.bios, 'BIOS image');
+  if (o.bios) {
+    mo.bios = readInput(o.bios, 'BIOS image');
+    if (mo.bios.length !== 0x10000 && mo.bios.length !== 0x20000) throw new UsageError(`BIOS image ${o.bios}: must be 64 KiB or 128 KiB, not ${mo.bios.length} bytes`);
+  }
   else {
     let kernelPath = o.kernel, initrds = o.initrd;
     if (!kernelPath) {

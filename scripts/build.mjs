@@ -1,5 +1,5 @@
 // Bundles the CLI with esbuild into dist/ts86.mjs (only when a source is newer than the bundle).
-import { statSync, readdirSync } from 'node:fs';
+import { statSync, readdirSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,13 +22,18 @@ export async function buildIfStale() {
   const srcTime = Math.max(...SOURCES.map((d) => newest(join(root, d))), statSync(join(root, 'scripts', 'build-guest.mjs')).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
   if (outTime >= srcTime) return;
   const esbuild = await import('esbuild');
-  await esbuild.build({
+  const result = await esbuild.build({
     entryPoints: [join(root, 'host', 'main.ts')],
     bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile: out, sourcemap: true, logLevel: 'warning',
+    outfile: out, sourcemap: 'inline', logLevel: 'warning', write: false,
     // The guest builder finds its inputs next to itself, so it stays a separate module (dist/ and host/ sit at the same depth).
     external: ['ws', '../scripts/build-guest.mjs'],
   });
+  // Write then rename, so a ts86 started at the same moment never loads a half-written bundle.
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  writeFileSync(tmp, result.outputFiles[0].contents);
+  renameSync(tmp, out);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await buildIfStale();
