@@ -19,7 +19,7 @@ const CASES: [name: string, args: string[], message: RegExp][] = [
   ['a missing kernel', ['--kernel', MISSING], /kernel \/nonexistent\/ts86-kernel\.bin: no such file/],
   ['an empty kernel', ['--kernel', EMPTY], /empty/],
   ['a missing module', ['--kernel', KERNEL, '--initrd', MISSING], /initrd \/nonexistent\/ts86-kernel\.bin: no such file/],
-  ['a 32 KiB --bios image', ['--bios', HALF_ROM], /BIOS image must be 64 KiB or 128 KiB, not 32768 bytes/],
+  ['a 32 KiB --bios image', ['--bios', HALF_ROM], /BIOS image \S+: must be 64 KiB or 128 KiB, not 32768 bytes/],
   ['a missing --bios image', ['--bios', MISSING], /BIOS image \/nonexistent\/ts86-kernel\.bin: no such file/],
   ['--bios with --kernel', ['--bios', ROM, '--kernel', KERNEL], /--bios and --kernel exclude each other/],
   ['an unknown option', ['--frobnicate'], /unknown option --frobnicate/],
