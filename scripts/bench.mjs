@@ -5,7 +5,12 @@
 //   node scripts/bench.mjs [--runs N] [--bench int,mem,rep] [--engines ts86,v86-jit,v86-interp,qemu]
 //
 // Each engine runs in its own Node process (fresh machine per run); the table shows medians.
-import { spawnSync } from 'node:child_process';
+//
+// The `boot` workload boots the default guest (same bzImage + initramfs on every engine) and times
+// each engine from process start to the guest's ready line, as a user waits for it:
+//
+//   node scripts/bench.mjs --bench boot [--boot-runs N]
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,6 +25,10 @@ const BENCHES = [
   { name: 'rep', title: 'REP MOVSD + REP STOSD, 64 KiB blocks', bytes: true },
 ];
 const ENGINES = ['ts86', 'v86-jit', 'v86-interp', 'qemu'];
+const BOOT = { name: 'boot', title: 'default guest to its ready line' };
+const READY_LINE = 'ts86-guest: ready';
+/** A boot worker prints this, then a JSON object, once the guest is ready. */
+const RESULT_TAG = '@@ts86-bench ';
 const EXIT_OK = 0x10;
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -123,6 +132,75 @@ function runQemu(path, runs, nullPath) {
   return { results, startupMs: base };
 }
 
+
+// ---------------------------------------------------------------- boot workers
+
+/** Watches serial bytes for the ready line. */
+function readyWatcher(onReady) {
+  let line = '', seen = false;
+  return (b) => {
+    if (seen) return;
+    if (b !== 10) { line += String.fromCharCode(b); return; }
+    if (line.replace(/\r$/, '') === READY_LINE) { seen = true; onReady(); }
+    line = '';
+  };
+}
+
+/** v86 with Debian's SeaBIOS boots the guest; serial output goes to stdout, line by line. */
+async function bootV86(kernelPath, initrdPath, jit) {
+  const { V86 } = await import('v86');
+  const file = (p) => { const b = readFileSync(p); return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) }; };
+  const emulator = new V86({
+    wasm_path: join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm'),
+    bios: file('/usr/share/seabios/bios.bin'), vga_bios: file('/usr/share/seabios/vgabios-stdvga.bin'),
+    bzimage: file(kernelPath), initrd: file(initrdPath), cmdline: 'console=ttyS0',
+    memory_size: 128 << 20, autostart: true, disable_jit: !jit, log_level: 0,
+    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+  });
+  let pending = '';
+  const watch = readyWatcher(() => {
+    process.stdout.write(pending);
+    process.stdout.write(`\n${RESULT_TAG}${JSON.stringify({ instructions: emulator.get_instruction_counter() })}\n`);
+    process.exit(0);
+  });
+  emulator.add_listener('serial0-output-byte', (b) => {
+    pending += String.fromCharCode(b);
+    if (b === 10) { process.stdout.write(pending); pending = ''; }
+    watch(b);
+  });
+  // The ready listener ends the process; until then the rest of this script must not run.
+  return new Promise(() => {});
+}
+
+/**
+ * ts86's guest instructions to the ready line, in-process through the Machine class. With the
+ * virtual clock the count is the same on any host; with the realtime clock guest spin-waits
+ * (timer calibration) retire as many instructions as the host runs in that time.
+ */
+async function countTs86Boot(kernelPath, initrdPath, clock) {
+  const esbuild = await import('esbuild');
+  const outfile = join(CACHE, 'ts86-machine.mjs');
+  await esbuild.build({
+    entryPoints: [join(ROOT, 'host', 'machine.ts')],
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning',
+  });
+  const { Machine } = await import(pathToFileURL(outfile).href);
+  let instructions = null;
+  const m = new Machine({
+    clock, kernel: new Uint8Array(readFileSync(kernelPath)), initrd: new Uint8Array(readFileSync(initrdPath)),
+    onSerial: readyWatcher(() => { instructions = m.cpu.instructions; }),
+  });
+  const t0 = performance.now();
+  while (instructions === null) {
+    const r = m.runSlice(100_000);
+    if (r === 'shutdown' || (r === 'idle' && clock === 'virtual')) throw new Error(`ts86 stopped before the ready line (${m.shutdownReason ?? 'halted, no timer'})`);
+    // Realtime: a halted guest waits for its next timer, as the CLI does.
+    if (r === 'idle') await new Promise((res) => setTimeout(res, Math.max(0, Math.min(10, (m.clock.nextDeadline() - m.clock.now()) / 1e6))));
+  }
+  process.stdout.write(`${RESULT_TAG}${JSON.stringify({ instructions, guestMs: m.clock.now() / 1e6, ms: performance.now() - t0 })}\n`);
+  process.exit(0);
+}
+
 // ---------------------------------------------------------------- driver
 
 function arg(name, dflt) {
@@ -130,7 +208,11 @@ function arg(name, dflt) {
   return i >= 0 ? process.argv[i + 1] : dflt;
 }
 
-if (process.argv[2] === '--worker') {
+if (process.argv[2] === '--boot-worker') {
+  const [, , , engine, kernelPath, initrdPath] = process.argv;
+  if (engine.startsWith('ts86-count-')) await countTs86Boot(kernelPath, initrdPath, engine.slice('ts86-count-'.length));
+  else await bootV86(kernelPath, initrdPath, engine === 'v86-jit');
+} else if (process.argv[2] === '--worker') {
   const [, , , engine, path, runs] = process.argv;
   const n = Number(runs);
   const res = engine === 'ts86' ? await runTs86(path, n)
@@ -141,9 +223,10 @@ if (process.argv[2] === '--worker') {
 }
 
 const runs = Number(arg('runs', '5'));
-const benches = BENCHES.filter((b) => arg('bench', BENCHES.map((x) => x.name).join(',')).split(',').includes(b.name));
+const wanted = arg('bench', [...BENCHES, BOOT].map((x) => x.name).join(',')).split(',');
+const benches = BENCHES.filter((b) => wanted.includes(b.name));
 const engines = arg('engines', ENGINES.join(',')).split(',');
-const nullKernel = buildKernel('null');
+const nullKernel = benches.length ? buildKernel('null') : null;
 
 function measure(engine, kernel) {
   if (engine === 'qemu') return runQemu(kernel.path, runs, nullKernel.path);
@@ -158,70 +241,175 @@ const fmtInt = (n) => n.toLocaleString('en-US');
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 
-console.log(`ts86 CPU benchmark: ${runs} runs per engine, medians; guest instructions per second of wall time`);
-console.log(`(ts86: CPU loop only; v86: from emulator start to the port 0xF4 write; QEMU TCG: process wall time minus that of an empty kernel)\n`);
 
-const table = [];
-for (const b of benches) {
-  const kernel = buildKernel(b.name);
-  const row = { bench: b, kernel, cells: {} };
-  for (const e of engines) {
-    process.stderr.write(`  running ${b.name} on ${e}...\n`);
-    const res = measure(e, kernel);
-    if (res.unavailable) { row.cells[e] = { note: 'not available', why: res.unavailable }; continue; }
-    const ms = median(res.results.map((x) => x.ms));
-    const bad = res.results.find((x) => x.exit !== EXIT_OK);
-    const outputs = [...new Set(res.results.map((x) => x.output))];
-    row.cells[e] = {
-      ms, rate: b.bytes ? kernel.bytes / (ms / 1000) / 1e6 : kernel.instructions / (ms / 1000) / 1e6,
-      counted: res.results[0].counted, output: outputs.join('|').trim(), error: bad ? `exit ${bad.exit}` : undefined,
-      startupMs: res.startupMs,
-    };
-  }
-  table.push(row);
+// ---------------------------------------------------------------- boot to the ready line
+
+/**
+ * Starts `cmd` and resolves with the wall time from spawning it to the ready line on its stdout;
+ * with `result`, also waits for the worker's result line. The process is killed either way.
+ */
+function timeToReady(cmd, args, { result = false, timeoutMs = 300_000 } = {}) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '', ms = null, extra = {};
+    const timer = setTimeout(() => { err += `\nno ready line within ${timeoutMs / 1000} s`; child.kill('SIGKILL'); }, timeoutMs);
+    child.stdout.setEncoding('latin1').on('data', (d) => {
+      out += d;
+      if (ms === null && out.includes(READY_LINE)) { ms = performance.now() - t0; if (!result) child.kill('SIGKILL'); }
+      const m = ms !== null && result ? new RegExp(`${RESULT_TAG}(.*)\n`).exec(out) : null;
+      if (m) { extra = JSON.parse(m[1]); child.kill('SIGKILL'); }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+    child.on('error', (e) => { err += e.message; });
+    child.on('close', () => {
+      clearTimeout(timer);
+      const tail = (err.trim() || out.trim()).split('\n').slice(-3).join(' | ');
+      resolve(ms === null ? { error: tail || 'exited before the ready line' } : { ms, ...extra });
+    });
+  });
 }
 
-const unit = (b) => (b.bytes ? 'MB/s' : 'MIPS');
-const W = 22;
-console.log(pad('workload', 44) + engines.map((e) => lpad(e, W)).join(''));
-for (const { bench: b, kernel, cells } of table) {
-  const work = b.bytes ? `${fmtInt(kernel.bytes / 2 ** 20)} MiB` : `${fmtInt(kernel.instructions)} insns`;
-  console.log(pad(`${b.name}: ${b.title}`, 44) + engines.map((e) => {
+/** How each engine is started to boot the guest; null with a reason when it is not installed. */
+function bootCommand(engine, guest) {
+  const self = fileURLToPath(import.meta.url);
+  if (engine === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs')] };
+  if (engine === 'qemu') {
+    if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
+    return { cmd: 'qemu-system-i386', args: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0', '-nographic', '-m', '128', '-no-reboot'] };
+  }
+  try { createRequire(import.meta.url).resolve('v86'); } catch (e) { return { unavailable: `npm package v86 not installed (${e.message})` }; }
+  const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
+  if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
+  return { cmd: process.execPath, args: [self, '--boot-worker', engine, guest.kernel, guest.initrd], result: true };
+}
+
+async function bootSection() {
+  const bootRuns = Number(arg('boot-runs', '3'));
+  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
+  const guest = await ensureGuest({ quiet: false });
+  const cells = {};
+  for (const e of engines) {
+    const c = bootCommand(e, guest);
+    if (c.unavailable) { cells[e] = { note: 'not available', why: c.unavailable }; continue; }
+    const results = [];
+    for (let i = 0; i < bootRuns; i++) {
+      process.stderr.write(`  booting the guest on ${e} (${i + 1}/${bootRuns})...\n`);
+      const r = await timeToReady(c.cmd, c.args, { result: c.result });
+      if (r.error) { cells[e] = { error: r.error }; break; }
+      results.push(r);
+    }
+    if (cells[e]) continue;
+    const ms = results.map((r) => r.ms);
+    cells[e] = { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms), counted: results[0].instructions };
+  }
+  if (engines.includes('ts86') && !cells.ts86.error) {
+    cells.ts86.counts = {};
+    for (const clock of ['virtual', 'realtime']) {
+      process.stderr.write(`  counting ts86 guest instructions to the ready line (${clock} clock)...\n`);
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--boot-worker', `ts86-count-${clock}`, guest.kernel, guest.initrd], { encoding: 'utf8', timeout: 600_000 });
+      const m = new RegExp(`${RESULT_TAG}(.*)\n`).exec(r.stdout ?? '');
+      if (m) cells.ts86.counts[clock] = JSON.parse(m[1]);
+      else cells.ts86.countError = (r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' | ');
+    }
+  }
+
+  console.log(`\nboot of the default guest: wall time from process start to its ready line, medians of ${bootRuns} runs (min-max)`);
+  console.log('(ts86 with the realtime clock, as `ts86` starts; QEMU TCG -nographic; v86 with SeaBIOS; same bzImage + initramfs)');
+  console.log(pad('workload', 44) + engines.map((e) => lpad(e, W)).join(''));
+  const secs = (ms) => (ms / 1000).toFixed(ms < 10_000 ? 2 : 1);
+  console.log(pad(`boot: ${BOOT.title}`, 44) + engines.map((e) => {
     const c = cells[e];
     if (c.note) return lpad(c.note, W);
-    if (c.error) return lpad(`FAILED (${c.error})`, W);
-    return lpad(`${c.rate.toFixed(1)} ${unit(b)} ${(c.ms / 1000).toFixed(2)}s`, W);
+    if (c.error) return lpad('FAILED', W);
+    return lpad(`${secs(c.ms)} s (${secs(c.min)}-${secs(c.max)})`, W);
   }).join(''));
-  console.log(pad(`   ${work}`, 44));
-}
-
-console.log('\nratios (ts86 / other; above 1 means ts86 is faster)');
-for (const { bench: b, cells } of table) {
   const t = cells.ts86;
-  if (!t || t.note || t.error) { console.log(`  ${b.name}: ts86 ${t?.why ?? 'not run'}`); continue; }
-  const parts = engines.filter((e) => e !== 'ts86' && cells[e] && !cells[e].note && !cells[e].error)
-    .map((e) => `${e} ${(t.rate / cells[e].rate).toFixed(2)}x`);
-  console.log(`  ${b.name}: ${parts.join(', ') || '-'}`);
+  if (t && t.ms !== undefined) {
+    const parts = engines.filter((e) => e !== 'ts86' && cells[e]?.ms !== undefined).map((e) => `${e} ${(cells[e].ms / t.ms).toFixed(2)}x`);
+    console.log(`  ratios (other / ts86 time; above 1 means ts86 is faster): ${parts.join(', ') || '-'}`);
+  }
+  const counts = Object.entries(cells.ts86?.counts ?? {})
+    .map(([clock, c]) => `ts86 ${fmtInt(c.instructions)} (${clock} clock, ${c.guestMs.toFixed(0)} ms guest time, ${(c.ms / 1000).toFixed(2)} s in-process)`)
+    .concat(engines.filter((e) => e !== 'ts86' && cells[e]?.counted !== undefined).map((e) => `${e} ${fmtInt(cells[e].counted)} (SeaBIOS included)`));
+  if (counts.length) console.log(`  guest instructions to the ready line:\n    ${counts.join('\n    ')}`);
+  for (const e of engines) {
+    const c = cells[e];
+    if (c.why) console.log(`  ${e}: ${c.why}`);
+    if (c.error) console.log(`  ${e} FAILED: ${c.error}`);
+    if (c.countError) console.log(`  ${e} instruction count FAILED: ${c.countError}`);
+  }
+  return Object.values(cells).some((c) => c.error || c.countError);
 }
 
-console.log('\ninstruction counts (declared by the kernel; engines\' own counters; REP counted once in the declared count)');
-for (const { bench: b, kernel, cells } of table) {
-  const parts = engines.filter((e) => cells[e] && cells[e].counted !== undefined).map((e) => `${e} ${fmtInt(cells[e].counted)}`);
-  console.log(`  ${b.name}: declared ${fmtInt(kernel.instructions)}; ${parts.join(', ')}`);
-}
-
-console.log('\nguest checksums (must agree)');
+const W = 22;
+const table = [];
 let disagree = false;
-for (const { bench: b, cells } of table) {
-  const outs = engines.filter((e) => cells[e] && cells[e].output !== undefined).map((e) => `${e} ${cells[e].output}`);
-  const distinct = new Set(engines.filter((e) => cells[e]?.output !== undefined).map((e) => cells[e].output));
-  if (distinct.size > 1) disagree = true;
-  console.log(`  ${b.name}: ${outs.join(', ')}${distinct.size > 1 ? '  <-- MISMATCH' : ''}`);
+let bootFailed = false;
+if (benches.length) {
+  console.log(`ts86 CPU benchmark: ${runs} runs per engine, medians; guest instructions per second of wall time`);
+  console.log(`(ts86: CPU loop only; v86: from emulator start to the port 0xF4 write; QEMU TCG: process wall time minus that of an empty kernel)\n`);
+
+  for (const b of benches) {
+    const kernel = buildKernel(b.name);
+    const row = { bench: b, kernel, cells: {} };
+    for (const e of engines) {
+      process.stderr.write(`  running ${b.name} on ${e}...\n`);
+      const res = measure(e, kernel);
+      if (res.unavailable) { row.cells[e] = { note: 'not available', why: res.unavailable }; continue; }
+      const ms = median(res.results.map((x) => x.ms));
+      const bad = res.results.find((x) => x.exit !== EXIT_OK);
+      const outputs = [...new Set(res.results.map((x) => x.output))];
+      row.cells[e] = {
+        ms, rate: b.bytes ? kernel.bytes / (ms / 1000) / 1e6 : kernel.instructions / (ms / 1000) / 1e6,
+        counted: res.results[0].counted, output: outputs.join('|').trim(), error: bad ? `exit ${bad.exit}` : undefined,
+        startupMs: res.startupMs,
+      };
+    }
+    table.push(row);
+  }
+
+  const unit = (b) => (b.bytes ? 'MB/s' : 'MIPS');
+  console.log(pad('workload', 44) + engines.map((e) => lpad(e, W)).join(''));
+  for (const { bench: b, kernel, cells } of table) {
+    const work = b.bytes ? `${fmtInt(kernel.bytes / 2 ** 20)} MiB` : `${fmtInt(kernel.instructions)} insns`;
+    console.log(pad(`${b.name}: ${b.title}`, 44) + engines.map((e) => {
+      const c = cells[e];
+      if (c.note) return lpad(c.note, W);
+      if (c.error) return lpad(`FAILED (${c.error})`, W);
+      return lpad(`${c.rate.toFixed(1)} ${unit(b)} ${(c.ms / 1000).toFixed(2)}s`, W);
+    }).join(''));
+    console.log(pad(`   ${work}`, 44));
+  }
+
+  console.log('\nratios (ts86 / other; above 1 means ts86 is faster)');
+  for (const { bench: b, cells } of table) {
+    const t = cells.ts86;
+    if (!t || t.note || t.error) { console.log(`  ${b.name}: ts86 ${t?.why ?? 'not run'}`); continue; }
+    const parts = engines.filter((e) => e !== 'ts86' && cells[e] && !cells[e].note && !cells[e].error)
+      .map((e) => `${e} ${(t.rate / cells[e].rate).toFixed(2)}x`);
+    console.log(`  ${b.name}: ${parts.join(', ') || '-'}`);
+  }
+
+  console.log('\ninstruction counts (declared by the kernel; engines\' own counters; REP counted once in the declared count)');
+  for (const { bench: b, kernel, cells } of table) {
+    const parts = engines.filter((e) => cells[e] && cells[e].counted !== undefined).map((e) => `${e} ${fmtInt(cells[e].counted)}`);
+    console.log(`  ${b.name}: declared ${fmtInt(kernel.instructions)}; ${parts.join(', ')}`);
+  }
+
+  console.log('\nguest checksums (must agree)');
+  for (const { bench: b, cells } of table) {
+    const outs = engines.filter((e) => cells[e] && cells[e].output !== undefined).map((e) => `${e} ${cells[e].output}`);
+    const distinct = new Set(engines.filter((e) => cells[e]?.output !== undefined).map((e) => cells[e].output));
+    if (distinct.size > 1) disagree = true;
+    console.log(`  ${b.name}: ${outs.join(', ')}${distinct.size > 1 ? '  <-- MISMATCH' : ''}`);
+  }
+  const qemuStart = table.map((r) => r.cells.qemu?.startupMs).find((x) => x !== undefined);
+  if (qemuStart !== undefined) console.log(`\nQEMU start-up + exit of an empty kernel: ${qemuStart.toFixed(0)} ms (subtracted)`);
+  for (const e of engines) {
+    const why = table.map((r) => r.cells[e]).find((c) => c?.why)?.why;
+    if (why) console.log(`${e}: ${why}`);
+  }
 }
-const qemuStart = table.map((r) => r.cells.qemu?.startupMs).find((x) => x !== undefined);
-if (qemuStart !== undefined) console.log(`\nQEMU start-up + exit of an empty kernel: ${qemuStart.toFixed(0)} ms (subtracted)`);
-for (const e of engines) {
-  const why = table.map((r) => r.cells[e]).find((c) => c?.why)?.why;
-  if (why) console.log(`${e}: ${why}`);
-}
-process.exit(disagree || table.some((r) => Object.values(r.cells).some((c) => c.error)) ? 1 : 0);
+if (wanted.includes('boot')) bootFailed = await bootSection();
+process.exit(disagree || bootFailed || table.some((r) => Object.values(r.cells).some((c) => c.error)) ? 1 : 0);
