@@ -150,8 +150,9 @@ export class CPU {
   tscOffset = 0;
   /** Extra CPUID leaves supplied by the platform (e.g. the KVM paravirtual leaves); null = default. */
   cpuidHook: ((leaf: number, sub: number) => [number, number, number, number] | null) | null = null;
-  /** Optional CPUID.1 bits: APIC (when a local APIC is attached) and the hypervisor-present bit. */
+  /** Optional CPUID.1 bits: APIC (when a local APIC is attached), its TSC-deadline timer mode, and the hypervisor-present bit. */
   cpuidApic = false;
+  cpuidTscDeadline = false;
   cpuidHypervisor = false;
 
   /** Executions after which a block is compiled; 0 compiles every block when it is decoded. */
@@ -1019,7 +1020,8 @@ export class CPU {
       case 0: return [1, 0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel"
       case 1: {
         const edx = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 8 | (this.cpuidApic ? 1 << 9 : 0) | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 15 | 1 << 16 | 1 << 24;
-        return [0x0665, 0, this.cpuidHypervisor ? 1 << 31 : 0, edx];
+        const ecx = (this.cpuidTscDeadline ? 1 << 24 : 0) | (this.cpuidHypervisor ? 1 << 31 : 0);
+        return [0x0665, 0, ecx, edx];
       }
       case 0x80000000: return [0x80000000, 0, 0, 0];
       default: return [0, 0, 0, 0];

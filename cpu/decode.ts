@@ -419,10 +419,10 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void, _seg: num
     case 0xad: modrm(); ins.op = 1; ins.fn = O.shldCl; return false;
     case 0xae: {
       modrm();
-      if (!ins.mem || ins.reg > 1) {
-        // LFENCE/MFENCE/SFENCE are SSE2; only the FXSAVE/FXRSTOR forms exist here.
-        cpu.ud();
-      }
+      // LFENCE/MFENCE/SFENCE order nothing here (memory is strongly ordered); Linux issues MFENCE
+      // before TSC-deadline writes on Intel parts even where CPUID shows no SSE2.
+      if (!ins.mem && ins.reg >= 5) { ins.fn = O.nop; return false; }
+      if (!ins.mem || ins.reg > 1) cpu.ud();
       ins.op = ins.reg; ins.fn = O.fxsaveRstor; return ins.reg === 1;
     }
     case 0xaf: modrm(); ins.fn = osz === 4 && !ins.mem ? O.imul2_32R : O.imul2; return false;

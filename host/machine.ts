@@ -86,6 +86,8 @@ export class Machine {
     const lapic = this.chips.lapic;
     cpu.interrupts = lapic;
     cpu.cpuidApic = true;
+    // The LAPIC implements TSC-deadline mode; advertising it spares Linux calibrating the LAPIC timer.
+    cpu.cpuidTscDeadline = true;
     cpu.msr.handlers.set(MSR_APIC_BASE, { read: () => lapic.readApicBase(), write: (v) => lapic.writeApicBase(v) });
     cpu.msr.handlers.set(MSR_TSC_DEADLINE, { read: () => lapic.readTscDeadline(), write: (v) => { lapic.writeTscDeadline(v); return true; } });
 

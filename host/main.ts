@@ -27,7 +27,9 @@ export class RunSession {
       this.send("stty -echo; PS1=''; PS2=''; echo __TS86_$((6*7))_QUIET\n");
     } else if (this.phase === 'quiet' && this.buf.includes('__TS86_42_QUIET\n')) {
       this.phase = 'run'; this.buf = '';
-      this.send(`${this.command}\necho __TS86_$((6*7))_RC_$?\n`);
+      // A subshell keeps `exit N` (or a crash of the command) from ending the login shell that
+      // must still print the status line.
+      this.send(`(\n${this.command}\n)\necho __TS86_$((6*7))_RC_$?\n`);
     } else if (this.phase === 'run') {
       const m = /(?:^|\n)__TS86_42_RC_(\d+)\n$/.exec(this.buf);
       if (m) {
