@@ -108,7 +108,9 @@ export async function main(argv: string[]): Promise<number> {
         }
         if (performance.now() - start > 15) break;
       }
-      setTimeout(tick, sleepMs);
+      // setTimeout cannot sleep less than about 1 ms, so shorter waits (and plain yields to the
+      // event loop for input) go through setImmediate.
+      if (sleepMs >= 1) setTimeout(tick, sleepMs); else setImmediate(tick);
     };
     tick();
   });
