@@ -48,12 +48,15 @@ export async function main(argv: string[]): Promise<number> {
   if (o === 'help') { console.log(HELP); return 0; }
   const out = process.stdout;
   let session: RunSession | null = null;
+  // Guest output is written once per slice of the run loop (about 100 k instructions), not once per byte.
+  let pending = '';
+  const flush = () => { if (pending) { out.write(pending, 'latin1'); pending = ''; } };
   let m: Machine;
   const input: number[] = [];
   try {
     m = await machineFromOptions(o, {
-      onSerial: (b) => { if (session) session.feed(b); else out.write(String.fromCharCode(b)); },
-      onDebugcon: (b) => out.write(String.fromCharCode(b)),
+      onSerial: (b) => { if (session) session.feed(b); else pending += String.fromCharCode(b); },
+      onDebugcon: (b) => { pending += String.fromCharCode(b); },
       onPost: o.debugPost ? (code) => process.stderr.write(`POST 0x${code.toString(16).padStart(2, '0')}\n`) : undefined,
     });
   } catch (e) { return usage(e); }
@@ -89,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
       for (;;) {
         if (quit) return resolve(0);
         const r = machine.runSlice(100_000);
+        flush();
         if (session?.done) { out.write(session.output); return resolve(session.status); }
         if (machine.exitStatus !== null || r === 'shutdown') {
           if (machine.shutdownReason) process.stderr.write(`\nts86: ${machine.shutdownReason}\n`);
