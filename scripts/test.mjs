@@ -13,7 +13,7 @@ if (tsc.status === 0) passed++; else { failed++; console.log('typecheck FAILED')
 
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
 const uvu = spawnSync(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'tests', pattern], {
-  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, maxBuffer: 1 << 28,
+  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28,
 });
 const out = uvu.stdout.toString();
 process.stdout.write(out);
