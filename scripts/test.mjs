@@ -12,8 +12,11 @@ const tsc = spawnSync('npx', ['tsc', '--noEmit'], { stdio: 'inherit' });
 if (tsc.status === 0) passed++; else { failed++; console.log('typecheck FAILED'); }
 
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
+// Plain output: the summary is parsed below (FORCE_COLOR would override NO_COLOR with a warning).
+const env = { ...process.env, NO_COLOR: '1' };
+delete env.FORCE_COLOR;
 const uvu = spawnSync(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'tests', pattern], {
-  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28,
+  stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 28,
 });
 const out = uvu.stdout.toString();
 process.stdout.write(out);
