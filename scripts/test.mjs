@@ -1,6 +1,6 @@
 // `npm test`: installs what the tests need, typechecks, runs every uvu test file, and ends with
 // a single `N passed, N failed` line.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { ensurePackages } from './deps.mjs';
 
 ensurePackages(['nasm', 'gcc-multilib', 'qemu-system-x86'], 'the tests');
@@ -15,15 +15,17 @@ const pattern = process.argv[2] ?? '\\.test\\.ts$';
 // Plain output: the summary is parsed below (FORCE_COLOR would override NO_COLOR with a warning).
 const env = { ...process.env, NO_COLOR: '1' };
 delete env.FORCE_COLOR;
-const uvu = spawnSync(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'tests', pattern], {
-  stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 28,
+// Streamed as it runs (progress on screen) and kept for the summary.
+const { out, status } = await new Promise((resolve) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'tests', pattern], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  let text = '';
+  child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+  child.on('close', (code) => resolve({ out: text, status: code }));
 });
-const out = uvu.stdout.toString();
-process.stdout.write(out);
 const num = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? NaN);
 const total = num('Total'), ok = num('Passed'), skipped = num('Skipped');
 if (Number.isNaN(total)) { failed++; console.log('test runner did not finish'); }
-else { passed += ok; failed += total - ok - (skipped || 0); if (uvu.status !== 0 && total === ok + (skipped || 0)) failed++; }
+else { passed += ok; failed += total - ok - (skipped || 0); if (status !== 0 && total === ok + (skipped || 0)) failed++; }
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
