@@ -62,10 +62,10 @@ export interface Block {
 
 // ---------------------------------------------------------------- effective addresses
 
-const eaDisp: EaFn = (_c, i) => i.disp;
-const eaBase: EaFn = (c, i) => (c.regs[i.base]! + i.disp) | 0;
-const eaBaseIndex: EaFn = (c, i) => (c.regs[i.base]! + (c.regs[i.index]! << i.scale) + i.disp) | 0;
-const eaIndex: EaFn = (c, i) => ((c.regs[i.index]! << i.scale) + i.disp) | 0;
+export const eaDisp: EaFn = (_c, i) => i.disp;
+export const eaBase: EaFn = (c, i) => (c.regs[i.base]! + i.disp) | 0;
+export const eaBaseIndex: EaFn = (c, i) => (c.regs[i.base]! + (c.regs[i.index]! << i.scale) + i.disp) | 0;
+export const eaIndex: EaFn = (c, i) => ((c.regs[i.index]! << i.scale) + i.disp) | 0;
 const ea16Disp: EaFn = (_c, i) => i.disp & 0xffff;
 const ea16Base: EaFn = (c, i) => (c.r16[i.base << 1]! + i.disp) & 0xffff;
 const ea16BaseIndex: EaFn = (c, i) => (c.r16[i.base << 1]! + c.r16[i.index << 1]! + i.disp) & 0xffff;
