@@ -109,12 +109,7 @@ _start:
     NEWLINE
 .no_name:
 
-    PRINT 'exit '
-    mov eax, EXIT_VALUE
-    call puthex
-    NEWLINE
-    mov al, EXIT_VALUE
-    jmp exit
+    jmp report_exit
 
 ; print_module: EDX = index, EDI = its {mod_start, mod_end, cmdline, reserved} entry
 print_module:

@@ -115,12 +115,7 @@ pm32:
     mov eax, [rom_word]
     call puthex
     NEWLINE
-    PRINT 'exit '
-    mov eax, EXIT_VALUE
-    call puthex
-    NEWLINE
-    mov al, EXIT_VALUE
-    jmp exit
+    jmp report_exit
 
 section .rodata
 rom_word:   dd 0x600DC0DE
