@@ -58,6 +58,10 @@ function inlineSource(ins: Insn, k: number, exit: string): string | null {
   if (f === O.push32r) return `c.faultIndex = ${k}; c.push32(R[${ins.reg}]); ${exit}`;
   if (f === O.pop32r) return `c.faultIndex = ${k}; { const v = c.pop32(); R[${ins.reg}] = v; }`;
   if (f === O.test32RR) return `c.setLogic(R[${ins.rm}] & R[${ins.reg}], 31);`;
+  if (f === O.inc32r || f === O.dec32r) {
+    const dec = f === O.dec32r;
+    return `{ const a = R[${ins.reg}], r = (a ${dec ? '-' : '+'} 1) | 0; R[${ins.reg}] = r; incDec(c, a, r, ${dec}, 31); }`;
+  }
   if (f === O.mov32RR) return `R[${ins.rm}] = R[${ins.reg}];`;
   if (f === O.mov32RRrev) return `R[${ins.reg}] = R[${ins.rm}];`;
   if (f === O.mov32RImm) return `R[${ins.reg}] = ${ins.imm | 0};`;
@@ -94,7 +98,7 @@ export function compileBlock(b: Block): CompiledBlock | null {
   body += `return ${insns.length};`;
   try {
     // eslint-disable-next-line no-new-func
-    return new Function(...params, `return function block(c) {\n${body}\n};`)(...args) as CompiledBlock;
+    return new Function('incDec', ...params, `return function block(c) {\n${body}\n};`)(O.incDecFlags, ...args) as CompiledBlock;
   } catch {
     available = false;
     return null;

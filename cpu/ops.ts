@@ -132,7 +132,7 @@ export const testAccImm: Handler = (c, i) => c.setLogic(c.getReg(i.size, 0) & i.
 export const testRmImm: Handler = (c, i) => c.setLogic(readRm(c, i) & i.imm, TOP[i.size]!);
 
 // INC/DEC keep CF.
-function incDecFlags(c: CPU, a: number, r: number, dec: boolean, top: number): void {
+export function incDecFlags(c: CPU, a: number, r: number, dec: boolean, top: number): void {
   const cf = c.getCF();
   c.setLazy(dec ? Lazy.Sub : Lazy.Add, a, 1, r, top);
   c.flags = (c.flags & ~CF) | cf;
