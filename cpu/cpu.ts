@@ -7,9 +7,9 @@ import type { PhysicalMemory } from '../bus/memory.js';
 import { PageKind } from '../bus/memory.js';
 import type { IoBus } from '../bus/io.js';
 import type { Clock } from '../bus/clock.js';
-import { ARITH, AF, CF, DF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRITABLE, AC, ID, NT, IOPL, VIF, VIP } from './flags.js';
+import { ARITH, AF, CF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRITABLE, AC } from './flags.js';
 import { X87 } from './fpu/x87.js';
-import type { Block, Insn } from './decode.js';
+import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
 import { compileBlock, HOT_BLOCK } from './compile.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
@@ -143,8 +143,7 @@ export class CPU {
   faultVector = 0;
   faultCode = 0;
   faultHasCode = false;
-  /** Nesting depth of exception delivery, for #DF and triple fault. */
-  deliveryDepth = 0;
+  /** The exception being delivered (-1 when none), to escalate to #DF and triple fault. */
   firstFault = -1;
   /** TSC = clock TSC + offset (WRMSR to the TSC moves the offset). */
   tscOffset = 0;
@@ -205,7 +204,6 @@ export class CPU {
     this.msr.reset();
     this.fpu.reset();
     this.halted = false; this.shutdown = false; this.shadow = false; this.nmiPending = false; this.nmiBlocked = false;
-    this.deliveryDepth = 0;
     this.flushTlb(true);
     this.updatePrivilege();
   }
@@ -309,27 +307,6 @@ export class CPU {
   /** Materializes the flags; needed before an op that keeps some of them (INC/DEC keep CF). */
   materialize(): void {
     if (this.lazyMask) { this.flags = this.getEflags(); this.lazyMask = 0; }
-  }
-
-  test(cond: number): boolean {
-    switch (cond) {
-      case 0: return this.getOF();
-      case 1: return !this.getOF();
-      case 2: return this.getCF() !== 0;
-      case 3: return this.getCF() === 0;
-      case 4: return this.getZF();
-      case 5: return !this.getZF();
-      case 6: return this.getCF() !== 0 || this.getZF();
-      case 7: return this.getCF() === 0 && !this.getZF();
-      case 8: return this.getSF();
-      case 9: return !this.getSF();
-      case 10: return this.getPF();
-      case 11: return !this.getPF();
-      case 12: return this.getSF() !== this.getOF();
-      case 13: return this.getSF() === this.getOF();
-      case 14: return this.getZF() || this.getSF() !== this.getOF();
-      default: return !this.getZF() && this.getSF() === this.getOF();
-    }
   }
 
   // ---------------------------------------------------------------- registers
@@ -594,25 +571,20 @@ export class CPU {
     }
   }
 
-  /** Physical address for a linear one without side effects beyond A/D bits (debuggers, loaders). */
-  linearToPhysical(lin: number, write = false): number {
-    return this.translate(lin | 0, write, false);
-  }
-
   // ---------------------------------------------------------------- segmented access
 
   /** Offset window check for a read of `size` bytes; raises #GP/#SS as the SDM says. */
   segCheckR(seg: number, off: number, size: number): number {
-    if (off < this.segRLo[seg]! || off + size - 1 > this.segRHi[seg]!) this.segFault(seg, off);
+    if (off < this.segRLo[seg]! || off + size - 1 > this.segRHi[seg]!) this.segFault(seg);
     return (this.segBase[seg]! + off) | 0;
   }
 
   segCheckW(seg: number, off: number, size: number): number {
-    if (off < this.segWLo[seg]! || off + size - 1 > this.segWHi[seg]!) this.segFault(seg, off);
+    if (off < this.segWLo[seg]! || off + size - 1 > this.segWHi[seg]!) this.segFault(seg);
     return (this.segBase[seg]! + off) | 0;
   }
 
-  private segFault(seg: number, _off: number): never {
+  private segFault(seg: number): never {
     return this.raise(seg === Seg.SS ? Vec.SS : Vec.GP, 0);
   }
 
@@ -808,13 +780,6 @@ export class CPU {
     }
   }
 
-  /** Drops all decoded code (e.g. after a mode switch that a key does not capture). */
-  flushCode(): void {
-    for (const list of this.pageBlocks.values()) for (const b of list) b.valid = false;
-    this.blockPages = new Array(1 << 22); this.pageBlocks.clear(); this.codePages.fill(0);
-    this.exitBlock = true;
-  }
-
   private fetchBlock(): Block {
     const eip = this.eip;
     if ((eip >>> 0) > this.segLimit[Seg.CS]!) this.gp(0);
@@ -964,7 +929,7 @@ export class CPU {
     this.intrCheck = true;
     if (tf && !this.halted) {
       this.dr[6] |= 0x4000;
-      try { deliverInterrupt(this, Vec.DB, false, false, 0); } catch (e) { if (e !== FAULT) throw e; this.handleFault(); }
+      this.interruptSafely(Vec.DB, false);
     }
   }
 
@@ -989,7 +954,6 @@ export class CPU {
   private deliverFault(vector: number, hasCode: boolean, code: number): void {
     try {
       deliverInterrupt(this, vector, false, hasCode, code);
-      this.firstFault = -1;
     } catch (e) {
       if (e !== FAULT) throw e;
       this.handleFault();
@@ -1038,4 +1002,3 @@ export class CPU {
   }
 }
 
-export { ARITH, AF, CF, DF, IF, OF, PF, SF, TF, VM, ZF, RF, AC, ID, NT, IOPL, VIF, VIP };

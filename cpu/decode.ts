@@ -39,8 +39,6 @@ export class Insn {
   /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
   rep = 0;
   modrm = 0;
-  /** Segment override prefix given (for string sources), else -1. */
-  segOverride = -1;
   /** Opcode: one-byte value, or 0x0F00 | second byte. */
   opcode = 0;
 }
@@ -193,14 +191,13 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   const osz = o32 ? 4 : 2;
   ins.a32 = a32;
   ins.rep = rep;
-  ins.segOverride = seg;
   ins.seg = seg >= 0 ? seg : Seg.DS;
   ins.size = osz;
   ins.opcode = b;
 
   const modrm = () => decodeModrm(ins, a32, seg);
 
-  if (b === 0x0f) return decode0F(cpu, ins, osz, modrm, seg);
+  if (b === 0x0f) return decode0F(cpu, ins, osz, modrm);
 
   // ALU block 00-3F (x0-x5 of each row of 8).
   if (b < 0x40 && (b & 7) < 6) {
@@ -369,7 +366,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   cpu.ud();
 }
 
-function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void, _seg: number): boolean {
+function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean {
   const b = D.byte();
   ins.opcode = 0x0f00 | b;
   if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = osz === 4 ? O.JCC32[ins.op]! : O.jcc; return true; }

@@ -14,6 +14,3 @@ for (let i = 0; i < 256; i++) {
   let b = i; b ^= b >> 4; b ^= b >> 2; b ^= b >> 1;
   PARITY[i] = (b & 1) ? 0 : PF;
 }
-
-/** Condition codes 0..15 as used by Jcc/SETcc/CMOVcc (low nibble of the opcode). */
-export const enum Cond { O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G }

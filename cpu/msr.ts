@@ -34,8 +34,6 @@ export class MsrState {
     for (const [k, v] of STORED) this.values.set(k, v);
   }
 
-  has(index: number): boolean { return this.values.has(index) || this.handlers.has(index); }
-
   /** Returns undefined for an MSR that does not exist (the caller raises #GP). */
   read(index: number): bigint | undefined {
     const h = this.handlers.get(index);

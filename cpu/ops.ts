@@ -6,12 +6,24 @@
 import type { CPU } from './cpu.js';
 import { Reg, Seg, CR0_EM, CR0_TS, CR0_MP } from './cpu.js';
 import type { Handler, Insn } from './decode.js';
-import { CF, PF, AF, ZF, SF, OF, DF, IF, TF, NT, RF, VM, AC, ID, IOPL, VIF, VIP, ARITH, Lazy, PARITY } from './flags.js';
+import { CF, PF, AF, ZF, SF, OF, DF, IF, TF, NT, RF, VM, AC, ID, IOPL, ARITH, Lazy, PARITY } from './flags.js';
 import { Vec, deliverInterrupt, farTransfer, Far, farReturn, iret, loadSeg } from './protect.js';
 import { ioAllowed } from './ops-system.js';
 
 const TOP = [0, 7, 15, 0, 31];
 const MASK = [0, 0xff, 0xffff, 0, -1];
+
+/** Condition codes 0..15 (Jcc/SETcc/CMOVcc low nibble), each reading only the flags it needs. */
+const COND: ((c: CPU) => boolean)[] = [
+  (c) => c.getOF(), (c) => !c.getOF(),
+  (c) => c.getCF() !== 0, (c) => c.getCF() === 0,
+  (c) => c.getZF(), (c) => !c.getZF(),
+  (c) => c.getCF() !== 0 || c.getZF(), (c) => c.getCF() === 0 && !c.getZF(),
+  (c) => c.getSF(), (c) => !c.getSF(),
+  (c) => c.getPF(), (c) => !c.getPF(),
+  (c) => c.getSF() !== c.getOF(), (c) => c.getSF() === c.getOF(),
+  (c) => c.getZF() || c.getSF() !== c.getOF(), (c) => !c.getZF() && c.getSF() === c.getOF(),
+];
 
 export const ud: Handler = (c) => c.ud();
 export const nop: Handler = () => {};
@@ -48,9 +60,12 @@ function aluFlags(c: CPU, op: number, a: number, b: number, r: number, top: numb
   }
 }
 
+/** CF as the carry/borrow into ADC and SBB; other ops do not look at it (and need not compute it). */
+const carryIn = (c: CPU, op: number): number => (op === 2 || op === 3 ? c.getCF() : 0);
+
 /** Full ALU op on values, flags committed. */
 function alu(c: CPU, op: number, a: number, b: number, top: number): number {
-  const r = aluResult(op, a, b, op === 2 || op === 3 ? c.getCF() : 0);
+  const r = aluResult(op, a, b, carryIn(c, op));
   aluFlags(c, op, a, b, r, top);
   return r;
 }
@@ -66,7 +81,7 @@ export const aluRRrev: Handler = (c, i) => {
 export const aluMR: Handler = (c, i) => {
   const off = i.ea(c, i);
   const a = c.rd(i.size, i.seg, off), b = c.getReg(i.size, i.reg);
-  const r = aluResult(i.op, a, b, c.getCF());
+  const r = aluResult(i.op, a, b, carryIn(c, i.op));
   if (i.op !== 7) c.wr(i.size, i.seg, off, r);
   aluFlags(c, i.op, a, b, r, TOP[i.size]!);
 };
@@ -86,7 +101,7 @@ export const aluRImm: Handler = (c, i) => {
 export const aluMImm: Handler = (c, i) => {
   const off = i.ea(c, i);
   const a = c.rd(i.size, i.seg, off);
-  const r = aluResult(i.op, a, i.imm, c.getCF());
+  const r = aluResult(i.op, a, i.imm, carryIn(c, i.op));
   if (i.op !== 7) c.wr(i.size, i.seg, off, r);
   aluFlags(c, i.op, a, i.imm, r, TOP[i.size]!);
 };
@@ -102,7 +117,7 @@ export const ALU_RRREV32 = per8((op) => op === 7
 export const ALU_MR32 = per8((op) => (c, i) => {
   const off = i.ea(c, i);
   const a = c.rd32(i.seg, off), b = c.regs[i.reg]!;
-  const r = aluResult(op, a, b, op === 2 || op === 3 ? c.getCF() : 0);
+  const r = aluResult(op, a, b, carryIn(c, op));
   if (op !== 7) c.wr32(i.seg, off, r);
   aluFlags(c, op, a, b, r, 31);
 });
@@ -121,7 +136,7 @@ export const ALU_RIMM32 = per8((op) => (c, i) => {
 export const ALU_MIMM32 = per8((op) => (c, i) => {
   const off = i.ea(c, i);
   const a = c.rd32(i.seg, off);
-  const r = aluResult(op, a, i.imm, op === 2 || op === 3 ? c.getCF() : 0);
+  const r = aluResult(op, a, i.imm, carryIn(c, op));
   if (op !== 7) c.wr32(i.seg, off, r);
   aluFlags(c, op, a, i.imm, r, 31);
 });
@@ -199,7 +214,7 @@ function divU64(hi: number, lo: number, d: number): boolean {
 }
 
 export const group3: Handler = (c, i) => {
-  const size = i.size, top = TOP[size]!, mask = MASK[size]!;
+  const size = i.size, top = TOP[size]!;
   switch (i.op) {
     case 2: { // NOT
       if (i.mem) { const off = i.ea(c, i); c.wr(size, i.seg, off, ~c.rd(size, i.seg, off)); }
@@ -254,7 +269,6 @@ export const group3: Handler = (c, i) => {
         if (!divU64(c.regs[Reg.EDX]!, c.regs[0]!, d)) c.raise(Vec.DE);
         c.regs[0] = divQ; c.regs[Reg.EDX] = divR;
       }
-      void mask;
       return;
     }
     default: { // IDIV
@@ -423,20 +437,16 @@ function shld(c: CPU, i: Insn, raw: number): void {
     if (i.op === 0) { r = (dst << count) | (src >>> (32 - count)); cf = (dst >>> (32 - count)) & 1; }
     else { r = (dst >>> count) | (src << (32 - count)); cf = (dst >>> (count - 1)) & 1; }
   } else {
-    // 16-bit: counts above 16 shift through the concatenation dst:src:dst (as real CPUs do).
+    // 16-bit: counts above 16 shift through the 48-bit concatenation dst:src:dst (as real CPUs do).
     const d = dst & 0xffff, s = src & 0xffff;
+    const wide = (d * 0x100000000) + (s * 0x10000) + d;
     if (i.op === 0) {
-      const wide = (d * 0x100000000) + (s * 0x10000) + d; // dst:src:dst, 48 bits
       const shifted = wide * Math.pow(2, count);
       r = Math.floor(shifted / 0x100000000) & 0xffff;
       cf = Math.floor(shifted / 0x1000000000000) & 1;
     } else {
-      const wide = (d * 0x100000000) + (s * 0x10000) + d; // low 32 bits: src:dst
-      const low = (s << 16 | d) >>> 0;
-      const ext = (d * 0x100000000) + low;
-      r = Math.floor(ext / Math.pow(2, count)) & 0xffff;
-      cf = Math.floor(ext / Math.pow(2, count - 1)) & 1;
-      void wide;
+      r = Math.floor(wide / Math.pow(2, count)) & 0xffff;
+      cf = Math.floor(wide / Math.pow(2, count - 1)) & 1;
     }
   }
   const of = ((r ^ dst) >>> top) & 1;
@@ -504,10 +514,10 @@ export const bswap: Handler = (c, i) => {
   c.regs[i.reg] = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
 };
 
-export const setcc: Handler = (c, i) => writeRm(c, i, c.test(i.op) ? 1 : 0);
+export const setcc: Handler = (c, i) => writeRm(c, i, COND[i.op]!(c) ? 1 : 0);
 export const cmovcc: Handler = (c, i) => {
   const v = readRm(c, i);
-  if (c.test(i.op)) c.setReg(i.size, i.reg, v);
+  if (COND[i.op]!(c)) c.setReg(i.size, i.reg, v);
 };
 
 // ---------------------------------------------------------------- data movement
@@ -645,7 +655,6 @@ export const popf: Handler = (c, i) => {
   else if (c.cpl <= iopl) mask |= IF;
   if (c.v86) mask = (mask | IF) & ~IOPL;
   c.setEflags((cur & ~mask) | (v & mask));
-  void RF; void VIF; void VIP;
 };
 
 // ---------------------------------------------------------------- stack
@@ -739,7 +748,7 @@ function jumpTo(c: CPU, i: Insn, target: number): void {
   if (target > c.segLimit[Seg.CS]!) c.gp(0);
   c.eip = target | 0;
 }
-export const jcc: Handler = (c, i) => { if (c.test(i.op)) jumpTo(c, i, c.eip + i.imm); };
+export const jcc: Handler = (c, i) => { if (COND[i.op]!(c)) jumpTo(c, i, c.eip + i.imm); };
 export const jmpRel: Handler = (c, i) => jumpTo(c, i, c.eip + i.imm);
 export const jmpRm: Handler = (c, i) => jumpTo(c, i, readRm(c, i));
 export const callRel: Handler = (c, i) => {
@@ -834,7 +843,7 @@ export const daa: Handler = (c) => {
   if ((al & 0xf) > 9 || (f & AF)) { al += 6; af = AF; cf = oldCf || (al > 0xff ? CF : 0); al &= 0xff; }
   if (old > 0x99 || oldCf) { al = (al + 0x60) & 0xff; cf = CF; }
   c.r8[0] = al;
-  setSzp(c, al, cf | af | (f & OF ? 0 : 0));
+  setSzp(c, al, cf | af);
 };
 export const das: Handler = (c) => {
   const f = c.getEflags();
@@ -1078,16 +1087,6 @@ export const fxsaveRstor: Handler = (c, i) => {
 // Specialized forms of the hottest instructions in protected-mode code; each closure has a
 // constant sub-operation so the engine can fold the dispatch away.
 
-const COND: ((c: CPU) => boolean)[] = [
-  (c) => c.getOF(), (c) => !c.getOF(),
-  (c) => c.getCF() !== 0, (c) => c.getCF() === 0,
-  (c) => c.getZF(), (c) => !c.getZF(),
-  (c) => c.getCF() !== 0 || c.getZF(), (c) => c.getCF() === 0 && !c.getZF(),
-  (c) => c.getSF(), (c) => !c.getSF(),
-  (c) => c.getPF(), (c) => !c.getPF(),
-  (c) => c.getSF() !== c.getOF(), (c) => c.getSF() === c.getOF(),
-  (c) => c.getZF() || c.getSF() !== c.getOF(), (c) => !c.getZF() && c.getSF() === c.getOF(),
-];
 const per16 = (f: (cc: number) => Handler): Handler[] => Array.from({ length: 16 }, (_, cc) => f(cc));
 
 export const JCC32 = per16((cc) => {
@@ -1164,28 +1163,8 @@ export const SHIFT32_RI: Handler[] = Array.from({ length: 8 }, (_, op) => {
   }
 });
 
-/** Non-REP string instructions with 32-bit addressing, one closure per operand size. */
-const bySize = (f: (size: number) => Handler): Handler[] => [f(1), f(2), f(4)];
-const sizeIndex = (size: number) => (size === 4 ? 2 : size - 1);
-const LODS32 = bySize((size) => (c, i) => {
-  const si = c.regs[Reg.ESI]!;
-  c.setReg(size, 0, c.rd(size, i.seg, si));
-  c.regs[Reg.ESI] = c.flags & DF ? si - size : si + size;
-});
-const STOS32 = bySize((size) => (c) => {
-  const di = c.regs[Reg.EDI]!;
-  c.wr(size, Seg.ES, di, c.getReg(size, 0));
-  c.regs[Reg.EDI] = c.flags & DF ? di - size : di + size;
-});
-const MOVS32 = bySize((size) => (c, i) => {
-  const si = c.regs[Reg.ESI]!, di = c.regs[Reg.EDI]!;
-  c.wr(size, Seg.ES, di, c.rd(size, i.seg, si));
-  const step = c.flags & DF ? -size : size;
-  c.regs[Reg.ESI] = si + step; c.regs[Reg.EDI] = di + step;
-});
-/** Picks the fast form for a decoded string instruction when it applies. */
+/** Without REP a string instruction is its one-element step; skip the REP driver. */
 export function stringFast(i: Insn, generic: Handler): Handler {
-  if (i.rep || !i.a32) return generic;
-  const k = sizeIndex(i.size);
-  return generic === lods ? LODS32[k]! : generic === stos ? STOS32[k]! : generic === movs ? MOVS32[k]! : generic;
+  if (i.rep) return generic;
+  return generic === lods ? lodsOne : generic === stos ? stosOne : generic === movs ? movsOne : generic;
 }

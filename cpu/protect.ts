@@ -4,7 +4,7 @@
  * task switch (32-bit TSS).
  */
 import type { CPU } from './cpu.js';
-import { Reg, Seg, CR0_PE, CR0_PG, CR0_TS } from './cpu.js';
+import { Reg, Seg, CR0_PG, CR0_TS } from './cpu.js';
 import { IF, TF, NT, RF, VM, AC, IOPL, VIF, VIP, ID, ARITH, DF } from './flags.js';
 
 export const enum Vec { DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, TS = 10, NP = 11, SS = 12, GP = 13, PF = 14, MF = 16, AC = 17, MC = 18 }
@@ -15,7 +15,7 @@ const LDTR = 6, TR = 7;
 let dLo = 0, dHi = 0;
 
 const descBase = (lo: number, hi: number) => ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) | 0;
-const descLimit = (lo: number, hi: number) => {
+export const descLimit = (lo: number, hi: number) => {
   const l = (lo & 0xffff) | (hi & 0xf0000);
   return (hi & 0x800000) ? ((l << 12) | 0xfff) >>> 0 : l;
 };
@@ -158,7 +158,7 @@ export function deliverInterrupt(cpu: CPU, vector: number, software: boolean, ha
     cpu.flags = oldFlags & ~(TF | NT | RF | VM | (trap ? 0 : IF)); cpu.lazyMask = 0;
     setCpl(cpu, d);
     cpu.setSegCache(Seg.SS, (ss & ~3) | d, sBase, sLimit, sAttr);
-    if (big) cpu.regs[Reg.ESP] = (esp - 0) | 0; else cpu.r16[Reg.ESP << 1] = esp;
+    if (big) cpu.regs[Reg.ESP] = esp; else cpu.r16[Reg.ESP << 1] = esp;
     if (fromV86) {
       cpu.push(size, cpu.sel[Seg.GS]!); cpu.push(size, cpu.sel[Seg.FS]!);
       cpu.push(size, cpu.sel[Seg.DS]!); cpu.push(size, cpu.sel[Seg.ES]!);
@@ -604,4 +604,3 @@ export function probeDescriptor(cpu: CPU, sel: number, op: 'lar' | 'lsl' | 'verr
   return { lo, hi };
 }
 
-export { descLimit, CR0_PE };
