@@ -3,7 +3,8 @@
  * QEMU-like options; `--run CMD` runs one command in the guest shell and exits with its status.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { Machine, type MachineOptions } from './machine.js';
+import { Machine, biosImageProblem, type MachineOptions } from './machine.js';
+import { detectKernel } from '../firmware/index.js';
 
 const HELP = `usage: ts86 [options]
   --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
@@ -96,7 +97,8 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
   let append = o.append;
   if (o.bios) {
     mo.bios = readInput(o.bios, 'BIOS image');
-    if (mo.bios.length !== 0x10000 && mo.bios.length !== 0x20000) throw new UsageError(`BIOS image ${o.bios}: must be 64 KiB or 128 KiB, not ${mo.bios.length} bytes`);
+    const problem = biosImageProblem(mo.bios);
+    if (problem) throw new UsageError(`BIOS image ${o.bios}: ${problem}`);
   }
   else {
     let kernelPath = o.kernel, initrds = o.initrd;
@@ -107,7 +109,6 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
       initrds = [g.initrd];
     }
     mo.kernel = readInput(kernelPath!, 'kernel');
-    const { detectKernel } = await import('../firmware/index.js');
     let kind: string;
     try { kind = detectKernel(mo.kernel); } catch (e) { throw new UsageError(`kernel ${kernelPath}: ${(e as Error).message}`); }
     if (kind === 'bzimage') {

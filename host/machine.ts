@@ -45,6 +45,11 @@ export interface MachineOptions {
   onPost?: (code: number) => void;
 }
 
+/** Why a ROM image cannot be mapped at the reset vector, or null when it can. */
+export function biosImageProblem(rom: Uint8Array): string | null {
+  return rom.length === 0x10000 || rom.length === 0x20000 ? null : `must be 64 KiB or 128 KiB, not ${rom.length} bytes`;
+}
+
 export type SliceResult = 'running' | 'idle' | 'shutdown';
 
 /** Fixed guest epoch for deterministic runs: 2026-01-01T00:00:00Z. */
@@ -132,7 +137,8 @@ export class Machine {
 
   /** Maps a reset-vector ROM below 1 MiB and below 4 GiB; the CPU starts at F000:FFF0. */
   private loadBios(rom: Uint8Array): void {
-    if (rom.length !== 0x10000 && rom.length !== 0x20000) throw new Error(`BIOS image must be 64 KiB or 128 KiB, not ${rom.length} bytes`);
+    const problem = biosImageProblem(rom);
+    if (problem) throw new Error(`BIOS image ${problem}`);
     this.mem.mapRom(0x100000 - rom.length, rom, 'bios');
     this.mem.mapRom(0x100000000 - rom.length, rom, 'bios-high');
     this.cpu.reset();
@@ -140,9 +146,6 @@ export class Machine {
 
   /** Host keyboard input for COM1. */
   serialInput(bytes: Uint8Array): void { this.uart.receive(bytes); }
-
-  /** Releases host resources (workers, files); the machine cannot run afterwards. */
-  close(): void {}
 
   /**
    * Runs the CPU for up to `budget` instructions, firing timers on time. A halted CPU skips to the

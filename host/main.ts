@@ -52,7 +52,6 @@ export async function main(argv: string[]): Promise<number> {
   let pending = '';
   const flush = () => { if (pending) { out.write(pending, 'latin1'); pending = ''; } };
   let m: Machine;
-  const input: number[] = [];
   try {
     m = await machineFromOptions(o, {
       onSerial: (b) => { if (session) session.feed(b); else pending += String.fromCharCode(b); },
@@ -69,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   if (tty) {
     process.stdin.setRawMode(true);
     process.stdin.on('data', (d: Buffer) => {
+      const input: number[] = [];
       for (const b of d) {
         if (sawCtrlA) {
           sawCtrlA = false;
@@ -77,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
         } else if (b === CTRL_A) { sawCtrlA = true; continue; }
         input.push(b);
       }
-      machine.serialInput(Uint8Array.from(input.splice(0)));
+      machine.serialInput(Uint8Array.from(input));
     });
   } else if (!session) {
     process.stdin.on('data', (d: Buffer) => machine.serialInput(new Uint8Array(d)));
@@ -119,7 +119,6 @@ export async function main(argv: string[]): Promise<number> {
     tick();
   });
   restore();
-  machine.close();
   return status;
 }
 

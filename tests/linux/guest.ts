@@ -60,7 +60,6 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     if (r !== 'running') throw new Error(`guest ${r} (${m.shutdownReason ?? 'no timer left'}) before the command finished; serial tail:\n${text().slice(-2000)}`);
     if (m.clock.now() > limitNs) throw new Error(`command unfinished after ${limitNs / 1e9} s of guest time; serial tail:\n${text().slice(-2000)}`);
   }
-  m.close();
   return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now() };
 }
 

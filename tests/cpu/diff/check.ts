@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Form } from './form.js';
 import { AF, CF, DF, FLAGS, G, OF, PF, Rng, SF, ZF, hex } from './gen.js';
-import { DATA_SIZE, VEC_LANDED, VEC_TIMEOUT, initialData, runNative, type Outcome } from './native.js';
+import { VEC_LANDED, VEC_TIMEOUT, initialData, runNative, type Outcome } from './native.js';
 import { Ts86, VEC_LOST, VEC_SHUTDOWN, type Ts86Outcome } from './ts86.js';
 
 export const SEED = (() => {
