@@ -15,7 +15,7 @@ const HELP = `usage: ts86 [options]
   --clock MODE         realtime (default) or virtual (deterministic)
   --timeout SECONDS    stop after this much guest time and exit with status 124
   --run COMMAND        boot, run COMMAND in the guest shell, print its output, exit with its status
-  --no-default-devices leave out the PCI network card
+  --no-default-devices leave out the PCI network card (there is none yet)
   --debug post         print POST codes written to port 0x80
   -h, --help           this text
 Console: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.`;
