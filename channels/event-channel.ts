@@ -150,9 +150,6 @@ export class SharedEventChannel implements EventChannel {
   get descriptor(): ChannelDescriptor { return { sab: this.space.sab, slot: this.slot }; }
 }
 
-/** Rebuild a channel from its postMessage form. */
-export function channelFromDescriptor(d: ChannelDescriptor): SharedEventChannel { return SharedEventChannel.from(d); }
-
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 const atomicsWaitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }).waitAsync;
 
