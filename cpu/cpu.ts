@@ -663,10 +663,13 @@ export class CPU {
     return size === 4 ? this.rd32(Seg.SS, sp) : this.rd16(Seg.SS, sp);
   }
 
-  adjustSp(delta: number): void {
-    if (this.stack32) this.regs[Reg.ESP] = (this.regs[Reg.ESP]! + delta) | 0;
-    else this.r16[Reg.ESP << 1] = this.r16[Reg.ESP << 1]! + delta;
+  /** ESP moved by `delta` with the current stack size (a 16-bit stack keeps ESP's upper half). */
+  spAfter(delta: number): number {
+    const esp = this.regs[Reg.ESP]!;
+    return this.stack32 ? (esp + delta) | 0 : (esp & ~0xffff) | ((esp + delta) & 0xffff);
   }
+
+  adjustSp(delta: number): void { this.regs[Reg.ESP] = this.spAfter(delta); }
 
   // ---------------------------------------------------------------- segment caches
 

@@ -683,8 +683,10 @@ export const pushSeg: Handler = (c, i) => {
 };
 export const popSeg: Handler = (c, i) => {
   const v = c.peek(i.size, 0) & 0xffff;
+  // POP SS: ESP moves with the stack size the pop was made with, not the new segment's.
+  const esp = c.spAfter(i.size);
   loadSeg(c, i.reg, v);
-  c.adjustSp(i.size);
+  c.regs[Reg.ESP] = esp;
 };
 export const pusha: Handler = (c, i) => {
   const size = i.size;
