@@ -704,32 +704,29 @@ export const popa: Handler = (c, i) => {
   c.adjustSp(8 * size);
 };
 export const enter: Handler = (c, i) => {
+  // SDM ENTER: every stack-pointer step (pushes, the frame-pointer walk, the final allocation)
+  // uses the stack size; the operand size says what is pushed and how much of EBP is set.
   const size = i.size, frame = i.imm, level = i.imm2 & 31;
-  // The frame-pointer walk uses the stack's address size, whatever the operand size.
-  const ebp = c.stack32 ? c.regs[Reg.EBP]! : c.r16[Reg.EBP << 1]!;
+  const ebp = c.regs[Reg.EBP]!;
   const esp0 = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
   const pushed = size * (level > 0 ? level + 1 : 1);
   const low = c.stack32 ? (esp0 - pushed) >>> 0 : (esp0 - pushed) & 0xffff;
   const final = c.stack32 ? (esp0 - pushed - frame) >>> 0 : (esp0 - pushed - frame) & 0xffff;
+  const walkAt = (k: number) => c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
   // Everything that can fault is checked first (SDM: including a write at the final ESP).
   c.segCheckW(Seg.SS, low, pushed);
   c.probeWrite((c.segBase[Seg.SS]! + low) | 0, pushed);
   if (frame > 0) { c.segCheckW(Seg.SS, final, size); c.probeWrite((c.segBase[Seg.SS]! + final) | 0, size); }
-  for (let k = 1; k < level; k++) {
-    const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
-    c.segCheckR(Seg.SS, at >>> 0, size);
-  }
+  for (let k = 1; k < level; k++) c.segCheckR(Seg.SS, walkAt(k) >>> 0, size);
   const savedEsp = c.regs[Reg.ESP]!;
   c.push(size, ebp);
-  const frameTemp = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
+  // FrameTemp is the whole ESP (a 16-bit stack keeps its upper half).
+  const frameTemp = c.regs[Reg.ESP]!;
   if (level > 0) {
     // Read and push one at a time, as the SDM's pseudocode does: a deep walk can read back what
     // this instruction has just pushed. A page fault on a read restores ESP (restartable).
     try {
-      for (let k = 1; k < level; k++) {
-        const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
-        c.push(size, c.rd(size, Seg.SS, at));
-      }
+      for (let k = 1; k < level; k++) c.push(size, c.rd(size, Seg.SS, walkAt(k)));
     } catch (e) { c.regs[Reg.ESP] = savedEsp; throw e; }
     c.push(size, frameTemp);
   }

@@ -1,5 +1,6 @@
 ; Instructions that change SS or ESP as a side effect, on 16- and 32-bit stacks: POP SS, POP ESP,
-; POP to ESP-addressed memory, LSS, and IRET/RETF to ring 3 onto a 16-bit stack. Results the SDM spells out are CHECKed; the
+; POP to ESP-addressed memory, LSS, ENTER/LEAVE for every operand size x stack size x nesting
+; level, and IRET/RETF to ring 3 onto a 16-bit stack. Results the SDM spells out are CHECKed; the
 ; rest is printed ("name value" lines, and the stack dwords an instruction wrote), so the harness
 ; compares it with QEMU line for line.
 %include "common.inc"
@@ -102,6 +103,55 @@ main:
     CHECK 'lss-o32', [got_esp], 0x0002FFF0
     ON_STACK SEL_S32, 0x00078000, 0, o16 lss sp, [far_ptr16]
     CHECK 'lss-o16', [got_esp], 0x0007FFF0
+
+    ; ENTER: every operand size x stack size x nesting level (SDM ENTER pseudo-code).
+%macro ENTER_SET 4 ; name, stack selector, ESP, EBP
+    FRAME {%1, '-o32-l0'}, %2, %3, %4, enter 0x10, 0
+    FRAME {%1, '-o32-l1'}, %2, %3, %4, enter 0x10, 1
+    FRAME {%1, '-o32-l2'}, %2, %3, %4, enter 0x10, 2
+    FRAME {%1, '-o32-l3'}, %2, %3, %4, enter 0x10, 3
+    FRAME {%1, '-o32-l33'}, %2, %3, %4, enter 0x10, 33
+    FRAME {%1, '-o16-l0'}, %2, %3, %4, o16 enter 0x10, 0
+    FRAME {%1, '-o16-l1'}, %2, %3, %4, o16 enter 0x10, 1
+    FRAME {%1, '-o16-l2'}, %2, %3, %4, o16 enter 0x10, 2
+    FRAME {%1, '-o16-l3'}, %2, %3, %4, o16 enter 0x10, 3
+%endmacro
+    ENTER_SET 'enter-s16', SEL_S16, 0x00038000, 0x00057000
+    ENTER_SET 'enter-s32', SEL_S32, 0x00008000, 0x00007000
+    ENTER_SET 'enter-s32lo', SEL_S32LO, 0x00018000, 0x00017000
+    ; SP wrapping below zero on a 16-bit stack: ESP keeps its upper half through every step, and
+    ; FrameTemp (EBP, and the copy pushed) is that whole ESP. Values as this machine's CPU gives
+    ; them (and the SDM pseudo-code implies); QEMU subtracts from ESP without the 16-bit wrap.
+    ON_STACK SEL_S16, 0x00030000, 0x00050004, enter 8, 3
+    CHECK 'enter-s16-wrap-o32-l3-ebp', [got_ebp], 0x0003FFFC
+    CHECK 'enter-s16-wrap-o32-l3-esp', [got_esp], 0x0003FFE8
+    CHECK 'enter-s16-wrap-o32-l3-frametemp', [stk + 0xFFF0], 0x0003FFFC
+    CHECK 'enter-s16-wrap-o32-l3-walk2', [stk + 0xFFF4], 0x00050004
+    CHECK 'enter-s16-wrap-o32-l3-walk1', [stk + 0xFFF8], PATTERN
+    CHECK 'enter-s16-wrap-o32-l3-ebp-pushed', [stk + 0xFFFC], 0x00050004
+    call fill_stk
+    FRAME 'enter-s16-wrap-o16-l3', SEL_S16, 0x00030000, 0x00050002, o16 enter 8, 3
+    ON_STACK SEL_S16, 0x00020000, 0x0001F000, enter 0, 0
+    CHECK 'enter-s16-o32-l0-high-ebp', [got_ebp], 0x0002FFFC
+    CHECK 'enter-s16-o32-l0-high-esp', [got_esp], 0x0002FFFC
+    CHECK 'enter-s16-o32-l0-high-pushed', [stk + 0xFFFC], 0x0001F000
+    call fill_stk
+    ; The allocation wraps too, with the stack size whatever the operand size.
+    ON_STACK SEL_S16, 0x00030008, 0x00057000, enter 0x10, 0
+    CHECK 'enter-s16-o32-alloc-wrap-ebp', [got_ebp], 0x00030004
+    CHECK 'enter-s16-o32-alloc-wrap-esp', [got_esp], 0x0003FFF4
+    call fill_stk
+    FRAME 'enter-s16-o16-alloc-wrap', SEL_S16, 0x00030008, 0x00057000, o16 enter 0x10, 0
+    FRAME 'enter-s32lo-o16-alloc-wrap', SEL_S32LO, 0x00010008, 0x00017000, o16 enter 0x10, 0
+
+    ; LEAVE: ESP from EBP with the stack size, EBP popped with the operand size.
+    mov dword [stk + 0x7000], 0x11223344
+    FRAME 'leave-s16-o32', SEL_S16, 0x00030100, 0x00057000, leave
+    FRAME 'leave-s16-o16', SEL_S16, 0x00030100, 0x00057000, o16 leave
+    FRAME 'leave-s32-o32', SEL_S32, 0x00000100, 0x00007000, leave
+    FRAME 'leave-s32-o16', SEL_S32, 0x00000100, 0x00007000, o16 leave
+    mov dword [stk + 0xFFFC], 0x55667788
+    FRAME 'leave-s16-wrap', SEL_S16, 0x00030100, 0x0005FFFC, leave
 
     ; IRET and RETF to ring 3 onto a 16-bit stack: SP comes from the frame, ESP's upper half stays.
     mov ebx, iret_to_r3
