@@ -25,6 +25,8 @@ import { bootKernel, pciIntxGsi, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptio
 
 export interface MachineOptions {
   memoryMiB?: number;
+  /** Guest RAM in a SharedArrayBuffer, so device-model workers can reach it. */
+  sharedRam?: boolean;
   clock?: ClockMode;
   /** Linux bzImage or Multiboot kernel. */
   kernel?: Uint8Array;
@@ -74,7 +76,7 @@ export class Machine {
   constructor(readonly opts: MachineOptions) {
     const mib = opts.memoryMiB ?? 128;
     if (!Number.isInteger(mib) || mib < 2 || mib > 2048) throw new Error(`memory size ${mib} MiB is out of range (2-2048)`);
-    this.mem = new PhysicalMemory(mib << 20);
+    this.mem = new PhysicalMemory(mib << 20, { shared: opts.sharedRam });
     // The VGA window reads as open bus; there is no display adapter.
     this.mem.unmap(0xa0000, 0x20000);
     this.clock = new Clock(opts.clock ?? 'realtime');
