@@ -1007,11 +1007,14 @@ const outsOne: Handler = (c, i) => {
   bump(c, i.a32, Reg.ESI, stepOf(c, i.size));
 };
 
+/** Elements per execution: one when single-stepping (the trap comes after every iteration). */
+const repBudget = (c: CPU) => (c.flags & TF ? 1 : REP_CHUNK);
+
 /** Once, or REP: up to REP_CHUNK elements per execution, then the instruction runs again. */
 function repRun(c: CPU, i: Insn, one: Handler): void {
   if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
-  let budget = REP_CHUNK;
+  let budget = repBudget(c);
   while (n !== 0 && budget-- > 0) { one(c, i); setCount(c, i, --n); }
   if (n !== 0) repeatInsn(c, i);
 }
@@ -1020,7 +1023,7 @@ function repRun(c: CPU, i: Insn, one: Handler): void {
 function repCompare(c: CPU, i: Insn, one: Handler): void {
   if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
-  let budget = REP_CHUNK;
+  let budget = repBudget(c);
   while (n !== 0 && budget-- > 0) {
     one(c, i);
     setCount(c, i, --n);
@@ -1031,7 +1034,7 @@ function repCompare(c: CPU, i: Insn, one: Handler): void {
 
 /** REP MOVS/STOS: whole RAM pages in bulk first, then element by element. */
 function repBulkFirst(c: CPU, i: Insn, movs: boolean): void {
-  if (!i.rep) return;
+  if (!i.rep || (c.flags & TF)) return;
   let n = count(c, i);
   for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, movs)) > 0;) n -= done;
 }

@@ -50,6 +50,7 @@ const PROGRAMS: Program[] = [
       'enter-s16-o32-l0-high-ebp': QEMU_SP_NO_WRAP,
     },
   },
+  { name: 'singlestep', kind: 'kernel' },
   { name: 'triplefault', kind: 'kernel', triple: true },
   { name: 'resetvec', kind: 'bios' },
 ];
