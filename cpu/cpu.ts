@@ -863,7 +863,11 @@ export class CPU {
       this.handleFault();
       return;
     }
-    const single = this.shadow || (this.flags & TF) !== 0;
+    // Whether the instruction traps is decided by TF as it was when the instruction began (a POPF
+    // or IRET clearing TF still traps once). An interrupt shadow covers just this one instruction.
+    const trap = (this.flags & TF) !== 0;
+    const single = this.shadow || trap;
+    this.shadow = false;
     for (;;) {
       const insns = block.insns;
       const base = this.eip;
@@ -904,7 +908,7 @@ export class CPU {
         if (++block.hits === this.compileThreshold) block.compiled = compileBlock(block);
       }
       this.instructions += i;
-      if (single) { this.curBlock = null; this.finishSingleStep(); return; }
+      if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
       if (this.exitBlock || this.instructions >= limit) { this.curBlock = null; return; }
       const eip = this.eip, epoch = this.chainEpoch;
       let next: Block;
@@ -926,11 +930,10 @@ export class CPU {
     }
   }
 
-  private finishSingleStep(): void {
-    const tf = (this.flags & TF) !== 0 && !this.shadow;
-    this.shadow = false;
+  private finishSingleStep(trap: boolean): void {
     this.intrCheck = true;
-    if (tf && !this.halted) {
+    // MOV SS / POP SS (a new shadow) hold the trap until after the next instruction.
+    if (trap && !this.shadow && !this.halted) {
       this.dr[6] |= 0x4000;
       this.interruptSafely(Vec.DB, false);
     }

@@ -1,6 +1,7 @@
 ; Single-step traps (EFLAGS.TF): a REP string instruction traps after every iteration with EIP
 ; still at the instruction until the last one (REP MOVS/STOS in bulk-sized runs, REPE CMPS,
-; REPNE SCAS, REP LODS).
+; REPNE SCAS, REP LODS), and whether an instruction traps is decided by TF as it was when the
+; instruction began: POPF setting TF does not trap, POPF or IRET clearing it traps once.
 %include "common.inc"
 
 MAX_TRAPS   equ 64
@@ -46,6 +47,16 @@ at23: pushfd
 at24: and dword [esp], ~0x100
 at25: popfd                                  ; TF set when POPF began: traps once, after it
 at26: nop
+    ; IRET that clears TF traps once, after itself (at its target).
+    pushfd
+    or dword [esp], 0x100
+    popfd
+ut0: push dword 0x2
+ut1: push dword SEL_KCODE
+ut2: push dword ut4
+ut3: iretd
+ut4: nop
+    CHECK 'traps', [traps], 40
     STEP_CHECK 0, at1, 3
     STEP_CHECK 1, at1, 2
     STEP_CHECK 2, at1, 1
@@ -79,6 +90,13 @@ at26: nop
     STEP_CHECK 30, at21, 0
     STEP_CHECK 31, at22, 0
     STEP_CHECK 32, at23, 0
+    STEP_CHECK 33, at24, 0
+    STEP_CHECK 34, at25, 0
+    STEP_CHECK 35, at26, 0
+    STEP_CHECK 36, ut1, 0
+    STEP_CHECK 37, ut2, 0
+    STEP_CHECK 38, ut3, 0
+    STEP_CHECK 39, ut4, 0
     CHECK 'rep-movsb-data', [dst], 0x5A636261
     CHECK 'rep-stosd-data', [big + 8], 0x11223344
     CHECK 'rep-movsd-data', [big + 68], 0x11223344
