@@ -212,18 +212,19 @@ export class WaitSet {
       let done = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let parked = false;
-      const finish = (r: boolean): void => {
+      const finish = (r: boolean, release: boolean): void => {
         if (done) return;
         done = true;
         if (timer !== undefined) clearTimeout(timer);
         for (const c of this.locals) c.removeWaiter(onLocal);
-        // Release our Atomics.waitAsync rather than leave it parked until the next signal.
-        if (parked) this.space!.kick();
+        // Woken by a local channel: release our Atomics.waitAsync rather than leave it parked
+        // until the next signal (on a timeout it expires by itself at the same deadline).
+        if (release && parked) this.space!.kick();
         resolve(r);
       };
-      const onLocal = (): void => finish(true);
+      const onLocal = (): void => finish(true, true);
       for (const c of this.locals) c.addWaiter(onLocal);
-      if (timeoutMs !== Infinity) timer = setTimeout(() => finish(this.pending), timeoutMs);
+      if (timeoutMs !== Infinity) timer = setTimeout(() => finish(this.pending, false), timeoutMs);
       const space = this.space;
       if (!space) return;
       const deadline = performance.now() + timeoutMs;
@@ -231,7 +232,7 @@ export class WaitSet {
         for (;;) {
           if (done) return;
           const seq = Atomics.load(space.words, SEQ);
-          if (this.pending) { finish(true); return; }
+          if (this.pending) { finish(true, false); return; }
           if (!atomicsWaitAsync) { setTimeout(park, 1); return; } // engines without waitAsync: poll
           const r = atomicsWaitAsync(space.words, SEQ, seq, Math.max(0, deadline - performance.now()));
           if (!r.async) { if (r.value === 'timed-out') return; continue; }
