@@ -23,7 +23,10 @@ export interface PciBusOptions {
   io: IoBus;
   mem: PhysicalMemory;
   mmioWindow?: { base: number; size: number };
-  /** A function's INTx# output changed (pin 0 = INTA#, as in the MP table); the platform routes (device, pin) to a GSI. */
+  /**
+   * A function's INTx# output changed; the platform routes (device, pin) to a GSI. `pin` is the
+   * Interrupt Pin register (1 = INTA#); the MP table and `pciIntxGsi` count from 0.
+   */
   setIntx?: (device: number, fn: number, pin: number, level: boolean) => void;
   /** An MSI/MSI-X message: a dword write of `data` to the 64-bit address hi:lo. */
   sendMsi?: (addressLo: number, addressHi: number, data: number) => void;
@@ -254,7 +257,7 @@ export class PciBus {
 
   /** @internal PciFunction reports its INTx# output. */
   intxChanged(f: PciFunction, level: boolean): void {
-    this.opts.setIntx?.(f.device, f.fn, f.config[0x3d]! - 1, level);
+    this.opts.setIntx?.(f.device, f.fn, f.config[0x3d]!, level);
   }
 
   /** @internal PciFunction sends an MSI-X message. */

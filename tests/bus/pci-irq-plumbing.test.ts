@@ -41,7 +41,7 @@ function setup() {
   const bus = new PciBus({
     io: m.io, mem: m.mem,
     // As host/machine.ts wires it: the MP table's INTx routing.
-    setIntx: (device, _fn, pin, level) => m.router.setLevel(pciIntxGsi(device, pin), level),
+    setIntx: (device, _fn, pin, level) => m.router.setLevel(pciIntxGsi(device, pin - 1), level),
     sendMsi: (lo, hi, data) => { if (hi === 0) m.router.sendMsi(lo, data); },
   });
   const nic = new TestNic();
