@@ -18,6 +18,7 @@ import type { NetProvider } from './provider.js';
 import { DhcpServer } from './dhcp.js';
 import { DnsServer } from './dns.js';
 import { UdpNat } from './udp-nat.js';
+import { TcpNat, type HostForward } from './tcp.js';
 
 const IP_OFF = ETH_HLEN;
 /** Where the payload of an IPv4 packet without options starts in an outgoing frame. */
@@ -57,6 +58,7 @@ export class UserNetwork implements NetBackend, IpOutput {
   readonly dhcp: DhcpServer;
   private readonly dns: DnsServer;
   private readonly udp: UdpNat;
+  readonly tcp: TcpNat;
 
   constructor(opts: UserNetworkOptions = {}) {
     this.log = new GuestLog('net user', opts.log);
@@ -64,6 +66,12 @@ export class UserNetwork implements NetBackend, IpOutput {
     this.dhcp = new DhcpServer(this);
     this.dns = new DnsServer(this, provider);
     this.udp = new UdpNat(this, provider);
+    this.tcp = new TcpNat(this, provider);
+  }
+
+  /** Listens on the host for each `--hostfwd`; rejects with a readable message. */
+  async start(hostfwd: readonly HostForward[]): Promise<void> {
+    for (const f of hostfwd) await this.tcp.forward(f);
   }
 
   send(frame: Uint8Array): void {
@@ -77,6 +85,7 @@ export class UserNetwork implements NetBackend, IpOutput {
 
   close(): void {
     this.udp.close();
+    this.tcp.close();
     this.dns.close();
     this.onReceive = null;
   }
@@ -147,7 +156,7 @@ export class UserNetwork implements NetBackend, IpOutput {
     else if (proto === PROTO_TCP) {
       if (len < 20 || fold(sum16(f, p, len, pseudoSum(src, dst, PROTO_TCP, len))) !== 0) { s.dropBadChecksum++; return; }
       if (!this.fromGuest(src) || !unicast(dst)) { s.dropBadHeader++; return; }
-      s.dropUnreachable++;
+      this.tcp.input(f, src, dst, p, len);
     }
     else s.dropUnknown++;
   }
