@@ -119,7 +119,11 @@ export class CPU {
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
   exitBlock = false;
-  /** Index in the running compiled block of the instruction being executed (for faults). */
+  /**
+   * Index in the running block of the instruction being executed: where a fault in compiled code
+   * happened, and how far the block got for `retired()` (set before every instruction that can
+   * fault or read the clock).
+   */
   faultIndex = 0;
   /** Bumped whenever linear-to-physical translation, CS or the decode mode may have changed. */
   chainEpoch = 0;
@@ -147,6 +151,10 @@ export class CPU {
   firstFault = -1;
   /** TSC = clock TSC + offset (WRMSR to the TSC moves the offset). */
   tscOffset = 0;
+  /** The TSC as last read and `retired()` then; -Infinity after a TSC write. */
+  private tscLast = -Infinity;
+  private tscLastAt = 0;
+
   /** Extra CPUID leaves supplied by the platform (e.g. the KVM paravirtual leaves); null = default. */
   cpuidHook: ((leaf: number, sub: number) => [number, number, number, number] | null) | null = null;
   /** Optional CPUID.1 bits: APIC (when a local APIC is attached), its TSC-deadline timer mode, and the hypervisor-present bit. */
@@ -165,11 +173,11 @@ export class CPU {
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.codePages = opts.mem.codePages;
-    opts.clock.attachInstructionCounter(() => this.instructions);
+    opts.clock.attachInstructionCounter(() => this.retired());
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
       read: () => BigInt(this.readTsc()),
-      write: (v) => { this.tscOffset = Number(v) - this.clock.tsc(); return true; },
+      write: (v) => { this.tscOffset = Number(v) - this.clock.tsc(); this.tscLast = -Infinity; return true; },
     });
     this.fpu = new X87({
       read8: (l) => this.readLin8(l), read16: (l) => this.readLin16(l), read32: (l) => this.readLin32(l),
@@ -893,6 +901,7 @@ export class CPU {
         try {
           for (; i < n; i++) {
             const ins = insns[i]!;
+            this.faultIndex = i;
             this.eip = (base + ins.end) & mask;
             ins.fn(this, ins);
             if (this.exitBlock) { i++; break; }
@@ -977,7 +986,22 @@ export class CPU {
   /** Ends the current block and makes the next instruction run with interrupts inhibited. */
   setShadow(): void { this.shadow = true; this.exitBlock = true; }
 
-  readTsc(): number { return Math.max(0, this.clock.tsc() + this.tscOffset); }
+  /**
+   * Instructions retired so far, those already done in the running block included, so guest time
+   * (and the TSC) moves between two instructions of one block.
+   */
+  retired(): number { return this.curBlock !== null ? this.instructions + this.faultIndex : this.instructions; }
+
+  /**
+   * The TSC advances with every retired instruction: a host clock coarser than an instruction
+   * (realtime mode, browsers) never hands two reads the same value.
+   */
+  readTsc(): number {
+    const at = this.retired();
+    const t = Math.max(0, this.clock.tsc() + this.tscOffset, this.tscLast + (at - this.tscLastAt));
+    this.tscLast = t; this.tscLastAt = at;
+    return t;
+  }
 
   /**
    * CPUID: a GenuineIntel family-6 part that advertises exactly what the core implements:
