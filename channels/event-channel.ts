@@ -76,7 +76,15 @@ export class ChannelSpace {
   readonly words: Int32Array;
   private static readonly views = new WeakMap<SharedArrayBuffer, ChannelSpace>();
 
-  constructor(capacity = 256) {
+  /** A new space of `capacity` channels, or (given a buffer) the view of an existing one. */
+  constructor(capacity: number | SharedArrayBuffer = 256) {
+    if (typeof capacity !== 'number') {
+      const sab = capacity;
+      if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < (HEADER + 1) * 4 || sab.byteLength % 4) throw new TypeError('not a channel space buffer');
+      this.sab = sab;
+      this.words = new Int32Array(sab);
+      return;
+    }
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw new RangeError(`channel space capacity ${capacity} must be 1 – 1048576`);
     this.sab = new SharedArrayBuffer((HEADER + capacity) * 4);
     this.words = new Int32Array(this.sab);
@@ -87,16 +95,10 @@ export class ChannelSpace {
     ChannelSpace.views.set(this.sab, this);
   }
 
-  /** The space of a buffer created by `new ChannelSpace` (here or in another thread). */
+  /** The space of a buffer (one view per buffer object in this thread). */
   static of(sab: SharedArrayBuffer): ChannelSpace {
     let s = ChannelSpace.views.get(sab);
-    if (!s) {
-      if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < (HEADER + 1) * 4 || sab.byteLength % 4) throw new TypeError('not a channel space buffer');
-      s = Object.create(ChannelSpace.prototype) as ChannelSpace;
-      (s as { sab: SharedArrayBuffer }).sab = sab;
-      (s as { words: Int32Array }).words = new Int32Array(sab);
-      ChannelSpace.views.set(sab, s);
-    }
+    if (!s) { s = new ChannelSpace(sab); ChannelSpace.views.set(sab, s); }
     return s;
   }
 

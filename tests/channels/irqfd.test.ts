@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { ChannelSpace, LocalEventChannel, type EventChannel } from '../../channels/event-channel.js';
 import { Injector } from '../../channels/injector.js';
 import { EoiNotifier, Irqfd } from '../../channels/irqfd.js';
+import { tsWorker } from './ts-worker.js';
 import { initPicLinux, ioapicRead, ioapicWrite, lapicWrite, machine, type TestMachine } from '../irqchip/helpers.js';
 
 const EDGE = 0, LEVEL = 1 << 15, REMOTE_IRR = 1 << 14;
@@ -90,25 +91,27 @@ test('resample irqfd through the IOAPIC: level until EOI, then de-asserted and r
   assert.is(resample.read(), 0, 'an EOI without an assertion does not resample');
 });
 
-test('resample irqfd: a device that still needs service re-asserts from the resample signal', () => {
-  const m = apicMachine();
-  route(m, 19, 0x61, LEVEL);
-  const inj = new Injector();
-  const space = new ChannelSpace(4);
-  const ch = space.alloc();
-  const resample = new LocalEventChannel();
-  let work = 2; // the device has two events; each interrupt handles one
-  resample.onSignal = () => { resample.read(); if (work > 0) ch.signal(); };
-  new Irqfd({ router: m.router, gsi: 19, channel: ch, injector: inj, resample });
-  ch.signal();
-  const seen: number[] = [];
-  for (let slice = 0; slice < 10; slice++) {
-    inj.poll();
-    for (const v of take(m)) { seen.push(v); work--; lapicEoi(m); }
-  }
-  assert.equal(seen, [0x61, 0x61]);
-  assert.is(work, 0);
-});
+for (const [kind, make] of kinds) {
+  test(`resample irqfd (${kind}): a device that still needs service re-asserts from the resample signal`, () => {
+    const m = apicMachine();
+    route(m, 19, 0x61, LEVEL);
+    const inj = new Injector();
+    const ch = make();
+    const resample = new LocalEventChannel();
+    let work = 2; // the device has two events; each interrupt handles one
+    // In-thread, the re-assertion happens inside the EOI, before the IOAPIC clears Remote IRR.
+    resample.onSignal = () => { resample.read(); if (work > 0) ch.signal(); };
+    new Irqfd({ router: m.router, gsi: 19, channel: ch, injector: inj, resample });
+    ch.signal();
+    const seen: number[] = [];
+    for (let slice = 0; slice < 10; slice++) {
+      inj.poll();
+      for (const v of take(m)) { seen.push(v); work--; lapicEoi(m); }
+    }
+    assert.equal(seen, [0x61, 0x61]);
+    assert.is(work, 0);
+  });
+}
 
 test('resample irqfd through the 8259 (level via ELCR): EOI de-asserts and resamples', () => {
   const m = machine(); // LAPIC disabled: the 8259 is the CPU's interrupt controller
@@ -192,6 +195,28 @@ test('Injector: one consumer per channel; detach stops consumption; signals befo
   s.signal();
   assert.is(inj.poll(), false);
   assert.is(inj.waitSet.pending, false);
+});
+
+test('idle CPU thread: a worker signals an irqfd, the injector\'s waitAsync wakes, poll injects', async () => {
+  const m = apicMachine();
+  m.router.setRoute(30, { kind: 'msi', address: 0xfee00000, data: 0x55 });
+  const inj = new Injector();
+  const space = new ChannelSpace(4);
+  const req = space.alloc(), irq = space.alloc(), stop = space.alloc();
+  new Irqfd({ router: m.router, gsi: 30, channel: irq, injector: inj });
+  // The echo worker answers each request on `irq`: here, a device raising its interrupt.
+  const w = tsWorker(new URL('./echo-worker.ts', import.meta.url), { req: req.descriptor, resp: irq.descriptor, stop: stop.descriptor });
+  await new Promise((r) => w.once('message', r));
+  for (let i = 0; i < 20; i++) {
+    assert.is(inj.poll(), false);
+    req.signal();
+    assert.is(await inj.waitSet.waitAsync(10_000), true, 'woken by the worker');
+    assert.is(inj.poll(), true);
+    assert.equal(take(m), [0x55]);
+    lapicEoi(m);
+  }
+  stop.signal();
+  await w.terminate();
 });
 
 test.run();
