@@ -1,4 +1,5 @@
 /** Port I/O bus: the 64 Ki x86 I/O port space, dispatched through a flat table. */
+import { IoEventFdTable, type IoEventFdOptions } from '../channels/ioeventfd.js';
 
 export type AccessSize = 1 | 2 | 4;
 
@@ -15,6 +16,7 @@ export class IoBus {
   private readonly owner = new Uint16Array(0x10000);
   private readonly handlers: (PortHandler | undefined)[] = [];
   private readonly names: string[] = [];
+  private readonly eventFds = new IoEventFdTable(0x10000);
 
   register(start: number, length: number, handler: PortHandler, name: string): void {
     if (start < 0 || length <= 0 || start + length > 0x10000) throw new RangeError(`${name}: port range ${start.toString(16)}+${length} out of bounds`);
@@ -42,10 +44,14 @@ export class IoBus {
 
   write(port: number, size: AccessSize, value: number): void {
     port &= 0xffff;
+    if (this.eventFds.count !== 0 && this.eventFds.write(port, size, value)) return;
     const o = this.owner[port];
     if (o === 0) return;
     this.handlers[o - 1]!.write(port, size, size === 4 ? value >>> 0 : value & ALL_ONES[size]);
   }
+
+  /** A write matching `o` signals its channel instead of reaching the port's owner. Returns the remover. */
+  addIoEventFd(o: IoEventFdOptions): () => void { return this.eventFds.add(o); }
 
   /** Name of the device owning `port`, for diagnostics. */
   ownerName(port: number): string | undefined {

@@ -6,6 +6,7 @@
  * the CPU, which tracks which RAM pages hold decoded instructions.
  */
 import type { AccessSize } from './io.js';
+import { IoEventFdTable, type IoEventFdOptions } from '../channels/ioeventfd.js';
 
 export interface MmioHandler {
   /** `offset` is relative to the region base. */
@@ -32,6 +33,7 @@ export class PhysicalMemory {
   readonly codePages = new Uint8Array(PAGES);
   /** Set by the CPU: called before RAM in a code page is modified through this object. */
   onCodeWrite: (physAddr: number, length: number) => void = () => {};
+  private readonly eventFds = new IoEventFdTable(0x100000000);
 
   constructor(ramSize: number, opts: { shared?: boolean } = {}) {
     if (ramSize <= 0 || ramSize % 4096 !== 0 || ramSize > 0x80000000) throw new RangeError(`RAM size ${ramSize} must be a positive multiple of 4 KiB, at most 2 GiB`);
@@ -59,6 +61,12 @@ export class PhysicalMemory {
     };
     this.mapRegion(base, (rom.length + 4095) & ~4095, handler, name, PageKind.Rom);
   }
+
+  /**
+   * MMIO ioeventfd: a write matching `o` to an MMIO page signals its channel instead of reaching
+   * the region's handler (RAM and ROM pages are not affected). Returns the remover.
+   */
+  addIoEventFd(o: IoEventFdOptions): () => void { return this.eventFds.add(o); }
 
   /** Return pages to unmapped (reads all ones), e.g. the VGA hole. */
   unmap(base: number, length: number): void {
@@ -120,6 +128,7 @@ export class PhysicalMemory {
         return;
       }
       case PageKind.Mmio: {
+        if (this.eventFds.count !== 0 && this.eventFds.write(addr, size, value)) return;
         const reg = this.regions[this.pageRegion[page]!]!;
         reg.handler.write(addr - reg.base, size, value);
         return;

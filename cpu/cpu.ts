@@ -120,6 +120,12 @@ export class CPU {
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
   exitBlock = false;
+  /**
+   * Index in the running block of the instruction being executed: where a fault in compiled code
+   * happened, and how far the block got for `retired()` (set before every instruction that can
+   * fault or read the clock).
+   */
+  faultIndex = 0;
   /** Set when a code write invalidated decoded blocks (compiled regions check it after writes). */
   codeDirty = false;
   /** Bit s set while segment s has base 0 and full 4 GiB read and write windows (compiled code skips its checks). */
@@ -150,6 +156,10 @@ export class CPU {
   firstFault = -1;
   /** TSC = clock TSC + offset (WRMSR to the TSC moves the offset). */
   tscOffset = 0;
+  /** The TSC as last read and `retired()` then; -Infinity after a TSC write. */
+  private tscLast = -Infinity;
+  private tscLastAt = 0;
+
   /** Extra CPUID leaves supplied by the platform (e.g. the KVM paravirtual leaves); null = default. */
   cpuidHook: ((leaf: number, sub: number) => [number, number, number, number] | null) | null = null;
   /** Optional CPUID.1 bits: APIC (when a local APIC is attached), its TSC-deadline timer mode, and the hypervisor-present bit. */
@@ -168,11 +178,11 @@ export class CPU {
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.codePages = opts.mem.codePages;
-    opts.clock.attachInstructionCounter(() => this.instructions);
+    opts.clock.attachInstructionCounter(() => this.retired());
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
       read: () => BigInt(this.readTsc()),
-      write: (v) => { this.tscOffset = Number(v) - this.clock.tsc(); return true; },
+      write: (v) => { this.tscOffset = Number(v) - this.clock.tsc(); this.tscLast = -Infinity; return true; },
     });
     this.fpu = new X87({
       read8: (l) => this.readLin8(l), read16: (l) => this.readLin16(l), read32: (l) => this.readLin32(l),
@@ -666,10 +676,13 @@ export class CPU {
     return size === 4 ? this.rd32(Seg.SS, sp) : this.rd16(Seg.SS, sp);
   }
 
-  adjustSp(delta: number): void {
-    if (this.stack32) this.regs[Reg.ESP] = (this.regs[Reg.ESP]! + delta) | 0;
-    else this.r16[Reg.ESP << 1] = this.r16[Reg.ESP << 1]! + delta;
+  /** ESP moved by `delta` with the current stack size (a 16-bit stack keeps ESP's upper half). */
+  spAfter(delta: number): number {
+    const esp = this.regs[Reg.ESP]!;
+    return this.stack32 ? (esp + delta) | 0 : (esp & ~0xffff) | ((esp + delta) & 0xffff);
   }
+
+  adjustSp(delta: number): void { this.regs[Reg.ESP] = this.spAfter(delta); }
 
   // ---------------------------------------------------------------- segment caches
 
@@ -873,7 +886,11 @@ export class CPU {
       this.handleFault();
       return;
     }
-    const single = this.shadow || (this.flags & TF) !== 0;
+    // Whether the instruction traps is decided by TF as it was when the instruction began (a POPF
+    // or IRET clearing TF still traps once). An interrupt shadow covers just this one instruction.
+    const trap = (this.flags & TF) !== 0;
+    const single = this.shadow || trap;
+    this.shadow = false;
     for (;;) {
       const insns = block.insns;
       const base = this.eip;
@@ -882,7 +899,7 @@ export class CPU {
       let i = 0;
       const region = block.region;
       if (region !== null && !single) {
-        // Compiled code: it retires whole blocks, keeps the counts and writes EIP back itself.
+        // Compiled code retires whole blocks and writes EIP, the count and the state back itself.
         this.curBlock = null;
         this.codeDirty = false;
         let n: number;
@@ -908,6 +925,7 @@ export class CPU {
       try {
         for (; i < n; i++) {
           const ins = insns[i]!;
+          this.faultIndex = i;
           this.eip = (base + ins.end) & mask;
           ins.fn(this, ins);
           if (this.exitBlock) { i++; break; }
@@ -922,7 +940,7 @@ export class CPU {
       }
       if (++block.hits === this.compileThreshold) compileRegion(this, block);
       this.instructions += i;
-      if (single) { this.curBlock = null; this.finishSingleStep(); return; }
+      if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
       if (this.exitBlock || this.instructions >= limit) { this.curBlock = null; return; }
       if (!this.chainNext(block)) return;
       block = this.nextBlock!;
@@ -957,11 +975,10 @@ export class CPU {
     return true;
   }
 
-  private finishSingleStep(): void {
-    const tf = (this.flags & TF) !== 0 && !this.shadow;
-    this.shadow = false;
+  private finishSingleStep(trap: boolean): void {
     this.intrCheck = true;
-    if (tf && !this.halted) {
+    // MOV SS / POP SS (a new shadow) hold the trap until after the next instruction.
+    if (trap && !this.shadow && !this.halted) {
       this.dr[6] |= 0x4000;
       this.interruptSafely(Vec.DB, false);
     }
@@ -1005,7 +1022,22 @@ export class CPU {
   /** Ends the current block and makes the next instruction run with interrupts inhibited. */
   setShadow(): void { this.shadow = true; this.exitBlock = true; }
 
-  readTsc(): number { return Math.max(0, this.clock.tsc() + this.tscOffset); }
+  /**
+   * Instructions retired so far, those already done in the running block included, so guest time
+   * (and the TSC) moves between two instructions of one block.
+   */
+  retired(): number { return this.curBlock !== null ? this.instructions + this.faultIndex : this.instructions; }
+
+  /**
+   * The TSC advances with every retired instruction: a host clock coarser than an instruction
+   * (realtime mode, browsers) never hands two reads the same value.
+   */
+  readTsc(): number {
+    const at = this.retired();
+    const t = Math.max(0, this.clock.tsc() + this.tscOffset, this.tscLast + (at - this.tscLastAt));
+    this.tscLast = t; this.tscLastAt = at;
+    return t;
+  }
 
   /**
    * CPUID: a GenuineIntel family-6 part that advertises exactly what the core implements:

@@ -683,8 +683,10 @@ export const pushSeg: Handler = (c, i) => {
 };
 export const popSeg: Handler = (c, i) => {
   const v = c.peek(i.size, 0) & 0xffff;
+  // POP SS: ESP moves with the stack size the pop was made with, not the new segment's.
+  const esp = c.spAfter(i.size);
   loadSeg(c, i.reg, v);
-  c.adjustSp(i.size);
+  c.regs[Reg.ESP] = esp;
 };
 export const pusha: Handler = (c, i) => {
   const size = i.size;
@@ -702,32 +704,29 @@ export const popa: Handler = (c, i) => {
   c.adjustSp(8 * size);
 };
 export const enter: Handler = (c, i) => {
+  // SDM ENTER: every stack-pointer step (pushes, the frame-pointer walk, the final allocation)
+  // uses the stack size; the operand size says what is pushed and how much of EBP is set.
   const size = i.size, frame = i.imm, level = i.imm2 & 31;
-  // The frame-pointer walk uses the stack's address size, whatever the operand size.
-  const ebp = c.stack32 ? c.regs[Reg.EBP]! : c.r16[Reg.EBP << 1]!;
+  const ebp = c.regs[Reg.EBP]!;
   const esp0 = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
   const pushed = size * (level > 0 ? level + 1 : 1);
   const low = c.stack32 ? (esp0 - pushed) >>> 0 : (esp0 - pushed) & 0xffff;
   const final = c.stack32 ? (esp0 - pushed - frame) >>> 0 : (esp0 - pushed - frame) & 0xffff;
+  const walkAt = (k: number) => c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
   // Everything that can fault is checked first (SDM: including a write at the final ESP).
   c.segCheckW(Seg.SS, low, pushed);
   c.probeWrite((c.segBase[Seg.SS]! + low) | 0, pushed);
   if (frame > 0) { c.segCheckW(Seg.SS, final, size); c.probeWrite((c.segBase[Seg.SS]! + final) | 0, size); }
-  for (let k = 1; k < level; k++) {
-    const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
-    c.segCheckR(Seg.SS, at >>> 0, size);
-  }
+  for (let k = 1; k < level; k++) c.segCheckR(Seg.SS, walkAt(k) >>> 0, size);
   const savedEsp = c.regs[Reg.ESP]!;
   c.push(size, ebp);
-  const frameTemp = c.stack32 ? c.regs[Reg.ESP]! : c.r16[Reg.ESP << 1]!;
+  // FrameTemp is the whole ESP (a 16-bit stack keeps its upper half).
+  const frameTemp = c.regs[Reg.ESP]!;
   if (level > 0) {
     // Read and push one at a time, as the SDM's pseudocode does: a deep walk can read back what
     // this instruction has just pushed. A page fault on a read restores ESP (restartable).
     try {
-      for (let k = 1; k < level; k++) {
-        const at = c.stack32 ? (ebp - k * size) | 0 : (ebp - k * size) & 0xffff;
-        c.push(size, c.rd(size, Seg.SS, at));
-      }
+      for (let k = 1; k < level; k++) c.push(size, c.rd(size, Seg.SS, walkAt(k)));
     } catch (e) { c.regs[Reg.ESP] = savedEsp; throw e; }
     c.push(size, frameTemp);
   }
@@ -1008,11 +1007,14 @@ const outsOne: Handler = (c, i) => {
   bump(c, i.a32, Reg.ESI, stepOf(c, i.size));
 };
 
+/** Elements per execution: one when single-stepping (the trap comes after every iteration). */
+const repBudget = (c: CPU) => (c.flags & TF ? 1 : REP_CHUNK);
+
 /** Once, or REP: up to REP_CHUNK elements per execution, then the instruction runs again. */
 function repRun(c: CPU, i: Insn, one: Handler): void {
   if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
-  let budget = REP_CHUNK;
+  let budget = repBudget(c);
   while (n !== 0 && budget-- > 0) { one(c, i); setCount(c, i, --n); }
   if (n !== 0) repeatInsn(c, i);
 }
@@ -1021,7 +1023,7 @@ function repRun(c: CPU, i: Insn, one: Handler): void {
 function repCompare(c: CPU, i: Insn, one: Handler): void {
   if (!i.rep) { one(c, i); return; }
   let n = count(c, i);
-  let budget = REP_CHUNK;
+  let budget = repBudget(c);
   while (n !== 0 && budget-- > 0) {
     one(c, i);
     setCount(c, i, --n);
@@ -1032,7 +1034,7 @@ function repCompare(c: CPU, i: Insn, one: Handler): void {
 
 /** REP MOVS/STOS: whole RAM pages in bulk first, then element by element. */
 function repBulkFirst(c: CPU, i: Insn, movs: boolean): void {
-  if (!i.rep) return;
+  if (!i.rep || (c.flags & TF)) return;
   let n = count(c, i);
   for (let done, pages = REP_BULK_PAGES; n !== 0 && pages-- > 0 && (done = repBulk(c, i, n, movs)) > 0;) n -= done;
 }

@@ -7,6 +7,7 @@ import { Machine, biosImageProblem, type MachineOptions } from './machine.js';
 import { detectKernel } from '../firmware/index.js';
 
 const HELP = `usage: ts86 [options]
+       ts86 serve [--port N]   serve the browser page and the default guest (see ts86 serve --help)
   --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
   --initrd FILE        initrd for Linux; for Multiboot each --initrd 'FILE [ARGS]' becomes a module
   --append CMDLINE     kernel command line
@@ -85,8 +86,10 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
 }
 
 function readInput(path: string, what: string): Uint8Array {
-  let size: number;
-  try { size = statSync(path).size; } catch { throw new UsageError(`${what} ${path}: no such file`); }
+  let st: ReturnType<typeof statSync>;
+  try { st = statSync(path); } catch { throw new UsageError(`${what} ${path}: no such file`); }
+  if (!st.isFile()) throw new UsageError(`${what} ${path}: not a regular file`);
+  const size = st.size;
   if (size === 0) throw new UsageError(`${what} ${path}: the file is empty`);
   try { return new Uint8Array(readFileSync(path)); } catch (e) { throw new UsageError(`${what} ${path}: ${(e as Error).message}`); }
 }

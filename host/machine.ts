@@ -21,10 +21,17 @@ import { A20Gate } from '../devices/a20.js';
 import { KvmParavirt } from '../devices/kvm-paravirt.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PciBus, HostBridge } from '../bus/pci/index.js';
+import { Injector } from '../channels/injector.js';
+import { assignPciBars } from '../firmware/pci-bars.js';
+import { VirtioNet } from '../devices/virtio-net/index.js';
+import type { NetBackend } from '../devices/net-backend.js';
+import { UserNetwork } from './net/user-network.js';
 import { bootKernel, pciIntxGsi, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
 
 export interface MachineOptions {
   memoryMiB?: number;
+  /** Guest RAM in a SharedArrayBuffer, so device-model workers can reach it. */
+  sharedRam?: boolean;
   clock?: ClockMode;
   /** Linux bzImage or Multiboot kernel. */
   kernel?: Uint8Array;
@@ -37,6 +44,8 @@ export interface MachineOptions {
   epochMs?: number;
   /** Include the PCI network card (default true). */
   defaultDevices?: boolean;
+  /** The virtio-net card (with the default devices). */
+  virtioNet?: VirtioNetConfig;
   /** COM1 transmit. */
   onSerial?: (byte: number) => void;
   /** QEMU debugcon (port 0xE9) output. */
@@ -49,6 +58,22 @@ export interface MachineOptions {
 export function biosImageProblem(rom: Uint8Array): string | null {
   return rom.length === 0x10000 || rom.length === 0x20000 ? null : `must be 64 KiB or 128 KiB, not ${rom.length} bytes`;
 }
+
+export interface VirtioNetConfig {
+  /**
+   * Where the data path runs: 'inline' on the CPU thread (the default; required by the virtual
+   * clock), or 'remote': the host starts it in a worker from `machine.virtioNet.remote`
+   * (needs `sharedRam`).
+   */
+  placement?: 'inline' | 'remote';
+  /** Inline only: the network behind the card (default: the user-mode network, no host sockets). */
+  backend?: NetBackend;
+  /** 'hypercall': also advertise one VMCALL number per queue in a vendor capability. */
+  notify?: 'mmio' | 'hypercall';
+}
+
+/** The card's slot: 00:03.0, as QEMU places its first NIC. */
+export const VIRTIO_NET_SLOT = 3;
 
 export type SliceResult = 'running' | 'idle' | 'shutdown';
 
@@ -67,6 +92,9 @@ export class Machine {
   readonly uart: Uart16550;
   readonly pci: PciBus;
   readonly kvm: KvmParavirt;
+  /** Consumes channels signalled by device models; shared ones are polled in `runSlice`. */
+  readonly injector = new Injector();
+  readonly virtioNet: VirtioNet | null = null;
   /** Set when the guest (or a device) ends the run: exit status for the host. */
   exitStatus: number | null = null;
   shutdownReason: string | null = null;
@@ -74,7 +102,7 @@ export class Machine {
   constructor(readonly opts: MachineOptions) {
     const mib = opts.memoryMiB ?? 128;
     if (!Number.isInteger(mib) || mib < 2 || mib > 2048) throw new Error(`memory size ${mib} MiB is out of range (2-2048)`);
-    this.mem = new PhysicalMemory(mib << 20);
+    this.mem = new PhysicalMemory(mib << 20, { shared: opts.sharedRam });
     // The VGA window reads as open bus; there is no display adapter.
     this.mem.unmap(0xa0000, 0x20000);
     this.clock = new Clock(opts.clock ?? 'realtime');
@@ -120,16 +148,28 @@ export class Machine {
     // PCI INTx lines are routed to IOAPIC pins as the MP table says.
     this.pci = new PciBus({
       io: this.io, mem: this.mem,
-      setIntx: (device, _fn, pin, level) => router.setLevel(pciIntxGsi(device, pin), level),
+      // Config space counts pins from 1 (INTA#), the MP table from 0.
+      setIntx: (device, _fn, pin, level) => router.setLevel(pciIntxGsi(device, pin - 1), level),
       sendMsi: (lo, hi, data) => { if (hi === 0) router.sendMsi(lo, data); },
     });
     this.pci.add(new HostBridge(), 0);
+    if (opts.defaultDevices !== false) {
+      const v = opts.virtioNet ?? {};
+      const placement = this.clock.mode === 'virtual' ? 'inline' : v.placement ?? 'inline';
+      this.virtioNet = new VirtioNet({
+        mem: this.mem, router, injector: this.injector, intxGsi: pciIntxGsi(VIRTIO_NET_SLOT, 0), placement,
+        backend: placement === 'inline' ? v.backend ?? new UserNetwork() : undefined,
+        hypercalls: v.notify === 'hypercall' ? this.kvm : undefined,
+      });
+      this.pci.add(this.virtioNet.pci, VIRTIO_NET_SLOT);
+    }
+    assignPciBars(this.pci);
 
     if (opts.bios) this.loadBios(opts.bios);
     else if (opts.kernel) {
       const [sig, , , features] = cpu.cpuid(1, 0);
       const pci = opts.defaultDevices !== false;
-      writeMpTable(this.mem, { cpuSignature: sig, cpuFeatures: features, pci, pciDevices: pci ? [{ device: 3, pin: 0 }] : [] });
+      writeMpTable(this.mem, { cpuSignature: sig, cpuFeatures: features, pci, pciDevices: pci ? [{ device: VIRTIO_NET_SLOT, pin: 0 }] : [] });
       const st = bootKernel(this.mem, opts.kernel, { cmdline: opts.cmdline, initrd: opts.initrd, modules: opts.modules });
       cpu.loadBootState(st);
     }
@@ -156,6 +196,9 @@ export class Machine {
     let left = budget;
     while (left > 0) {
       if (this.exitStatus !== null || this.shutdownReason !== null || cpu.shutdown) return 'shutdown';
+      // Device models in workers: their DMA first (stale decoded code), then their signals.
+      this.virtioNet?.syncDma();
+      this.injector.poll();
       clock.runDue();
       if (cpu.halted && !cpu.wakeable) {
         const next = clock.nextDeadline();

@@ -1,6 +1,7 @@
 /** The `ts86` command: terminal console, `--run`, timeouts and exit statuses. */
 import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
 import type { Machine } from './machine.js';
+import { serveMain } from './serve.js';
 
 /** The default guest's /init prints this before starting its shell. */
 export const READY_LINE = 'ts86-guest: ready';
@@ -43,6 +44,7 @@ export class RunSession {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'serve') { try { return await serveMain(argv.slice(1)); } catch (e) { return usage(e); } }
   let o: CliOptions | 'help';
   try { o = parseArgs(argv); } catch (e) { return usage(e); }
   if (o === 'help') { console.log(HELP); return 0; }

@@ -10,6 +10,11 @@
 // each engine from process start to the guest's ready line, as a user waits for it:
 //
 //   node scripts/bench.mjs --bench boot [--boot-runs N]
+//
+// The `ping` workload (scripts/bench-guest.mjs) times `ping -A -q -c N 10.0.2.2` inside the booted
+// guest on ts86 (device model in a worker and inline, MMIO and hypercall kicks), QEMU and v86:
+//
+//   node scripts/bench.mjs --bench ping [--ping-runs N] [--ping-count N]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -223,7 +228,7 @@ if (process.argv[2] === '--boot-worker') {
 }
 
 const runs = Number(arg('runs', '5'));
-const wanted = arg('bench', [...BENCHES, BOOT].map((x) => x.name).join(',')).split(',');
+const wanted = arg('bench', [...BENCHES, BOOT].map((x) => x.name).concat('ping').join(',')).split(',');
 const benches = BENCHES.filter((b) => wanted.includes(b.name));
 const engines = arg('engines', ENGINES.join(',')).split(',');
 const nullKernel = benches.length ? buildKernel('null') : null;
@@ -412,4 +417,10 @@ if (benches.length) {
   }
 }
 if (wanted.includes('boot')) bootFailed = await bootSection();
-process.exit(disagree || bootFailed || table.some((r) => Object.values(r.cells).some((c) => c.error)) ? 1 : 0);
+let pingFailed = false;
+if (wanted.includes('ping')) {
+  const { pingSection, GUEST_ENGINES } = await import('./bench-guest.mjs');
+  const pingEngines = arg('ping-engines', Object.keys(GUEST_ENGINES).join(',')).split(',');
+  pingFailed = await pingSection({ engines: pingEngines, runs: Number(arg('ping-runs', '3')), count: Number(arg('ping-count', '2000')) });
+}
+process.exit(disagree || bootFailed || pingFailed || table.some((r) => Object.values(r.cells).some((c) => c.error)) ? 1 : 0);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Builds the default ts86 guest (design.md §4): an i386 tinyconfig kernel from Debian's
-// linux-source-6.1 plus scripts/guest/ts86.config, and a busybox initramfs with scripts/guest/init.
+// linux-source-6.1 plus scripts/guest/ts86.config and the patches in scripts/guest/patches/, and a
+// busybox initramfs with scripts/guest/init.
 // The result is cached outside the repo under a hash of every input, so it is rebuilt only when
 // one of them changes. `node scripts/build-guest.mjs` builds if needed and prints the paths.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+  createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,10 +18,13 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = fileURLToPath(import.meta.url);
 const FRAGMENT = join(HERE, 'guest', 'ts86.config');
 const INIT = join(HERE, 'guest', 'init');
+const PATCH_DIR = join(HERE, 'guest', 'patches');
+/** Kernel patches, applied in name order with `patch -p1` to a source tree of their own. */
+const PATCHES = readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => join(PATCH_DIR, f));
 const KERNEL_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
 const KERNEL_PKG = 'linux-source-6.1';
 const BUSYBOX_PKG = 'busybox-static:i386';
-const BUILD_PKGS = ['make', 'gcc', 'flex', 'bison', 'libelf-dev', 'bc', 'cpio', 'libssl-dev', 'lz4', 'xz-utils', KERNEL_PKG];
+const BUILD_PKGS = ['make', 'gcc', 'flex', 'bison', 'libelf-dev', 'bc', 'cpio', 'libssl-dev', 'lz4', 'xz-utils', 'patch', KERNEL_PKG];
 
 /** The options design.md §4 says the guest needs; the fragment must set each to y. */
 const REQUIRED = [
@@ -68,7 +72,7 @@ function aptInstall(pkgs, log) {
 /** Hash of every input that changes the output; null when a needed package is not installed. */
 function inputKey() {
   const h = createHash('sha256');
-  for (const f of [SCRIPT, FRAGMENT, INIT]) h.update(readFileSync(f)).update('\0');
+  for (const f of [SCRIPT, FRAGMENT, INIT, ...PATCHES]) h.update(readFileSync(f)).update('\0');
   for (const p of [KERNEL_PKG, BUSYBOX_PKG, 'binutils']) {
     const v = pkgVersion(p);
     if (v === null) return null;
@@ -113,8 +117,9 @@ export async function ensureGuest({ quiet = false } = {}) {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     const logFile = join(tmp, 'build.log');
-    const src = await step('unpack linux source', log, () => unpackSource(logFile));
-    const obj = join(cacheRoot(), 'guest', 'obj-i386');
+    const { tree: src, key: srcKey } = await step('unpack and patch linux source', log, () => unpackSource(logFile));
+    // One object tree per patched source tree: kbuild keeps the source path in its output.
+    const obj = join(cacheRoot(), 'guest', `obj-i386-${srcKey}`);
     mkdirSync(obj, { recursive: true });
     const make = (args, opts) => cmd('make', ['-C', src, `O=${obj}`, 'ARCH=i386', ...args], logFile, { ...opts, env: KBUILD_ENV });
     await step('configure (tinyconfig + ts86.config)', log, async () => {
@@ -179,17 +184,24 @@ function cmd(file, args, logFile, { cwd, env, progress = null } = {}) {
   });
 }
 
-/** Unpacks the Debian kernel source once per package version; returns the source tree. */
+/**
+ * Unpacks the Debian kernel source and applies the patches, once per package version and patch
+ * set; returns the source tree and its key.
+ */
 async function unpackSource(logFile) {
-  const base = join(cacheRoot(), 'src', `${KERNEL_PKG}_${pkgVersion(KERNEL_PKG)}`);
+  const h = createHash('sha256');
+  for (const f of PATCHES) h.update(readFileSync(f)).update('\0');
+  const key = `${pkgVersion(KERNEL_PKG)}-${h.digest('hex').slice(0, 12)}`;
+  const base = join(cacheRoot(), 'src', `${KERNEL_PKG}_${key}`);
   const tree = join(base, KERNEL_PKG);
-  if (existsSync(join(base, 'unpacked'))) return tree;
+  if (existsSync(join(base, 'unpacked'))) return { tree, key };
   rmSync(base, { recursive: true, force: true });
   mkdirSync(base, { recursive: true });
   await cmd('tar', ['-xf', KERNEL_TARBALL, '-C', base], logFile);
   if (!existsSync(join(tree, 'Makefile'))) throw new Error(`ts86 guest: ${KERNEL_TARBALL} did not unpack to ${tree}`);
+  for (const p of PATCHES) await cmd('patch', ['-p1', '--forward', '--batch', '-i', p], logFile, { cwd: tree });
   writeFileSync(join(base, 'unpacked'), '');
-  return tree;
+  return { tree, key };
 }
 
 /** Every option the fragment sets must survive olddefconfig (a missing dependency drops it silently). */

@@ -1,39 +1,72 @@
-// Bundles the CLI with esbuild into dist/ts86.mjs (only when a source is newer than the bundle).
-import { statSync, readdirSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+// Bundles with esbuild, each only when a source is newer than its output: the CLI into
+// dist/ts86.mjs (`buildIfStale`, run by host/bin/ts86.mjs) and the browser page (host/web/: the
+// page, its CPU worker and styles) into dist/web/ (`buildWebIfStale`, run by `ts86 serve`).
+import { statSync, readdirSync, readFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'ts86.mjs');
+const WEB_SRC = join(root, 'host', 'web');
+export const WEB_DIR = join(root, 'dist', 'web');
 const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'host'];
 
 function newest(dir) {
   let t = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+    t = Math.max(t, e.isDirectory() ? newest(p) : /\.(ts|html|css)$/.test(e.name) ? statSync(p).mtimeMs : 0);
   }
   return t;
 }
 
-export async function buildIfStale() {
+/** True when `output` is missing or older than any source. */
+function stale(output) {
   let outTime = 0;
-  try { outTime = statSync(out).mtimeMs; } catch { /* not built yet */ }
+  try { outTime = statSync(output).mtimeMs; } catch { /* not built yet */ }
   const srcTime = Math.max(...SOURCES.map((d) => newest(join(root, d))), statSync(join(root, 'scripts', 'build-guest.mjs')).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
-  if (outTime >= srcTime) return;
+  return outTime < srcTime;
+}
+
+/** Write then rename, so a ts86 (or a browser) reading at the same moment never sees a half-written file. */
+function writeAtomically(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+}
+
+export async function buildIfStale() {
+  if (!stale(out)) return;
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [join(root, 'host', 'main.ts')],
     bundle: true, platform: 'node', format: 'esm', target: 'node20',
     outfile: out, sourcemap: 'inline', logLevel: 'warning', write: false,
-    // The guest builder finds its inputs next to itself, so it stays a separate module (dist/ and host/ sit at the same depth).
-    external: ['ws', '../scripts/build-guest.mjs'],
+    // The guest and page builders find their inputs next to themselves, so they stay separate
+    // modules (dist/ and host/ sit at the same depth).
+    external: ['ws', '../scripts/build-guest.mjs', '../scripts/build.mjs'],
   });
-  // Write then rename, so a ts86 started at the same moment never loads a half-written bundle.
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  writeFileSync(tmp, result.outputFiles[0].contents);
-  renameSync(tmp, out);
+  writeAtomically(out, result.outputFiles[0].contents);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await buildIfStale();
+/**
+ * The page: its script, the CPU worker (the Machine runs there, so the page stays responsive)
+ * and one stylesheet (the terminal widget's and the page's); index.html is copied as it is.
+ */
+export async function buildWebIfStale() {
+  const index = join(WEB_DIR, 'index.html');
+  if (!stale(index)) return WEB_DIR;
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    entryPoints: ['page.ts', 'cpu-worker.ts', 'page.css'].map((f) => join(WEB_SRC, f)),
+    bundle: true, platform: 'browser', format: 'esm', target: 'chrome110', outdir: WEB_DIR,
+    sourcemap: 'linked', logLevel: 'warning', write: false,
+  });
+  for (const f of result.outputFiles) writeAtomically(f.path, f.contents);
+  // Last: its time stamp says when the page was built.
+  writeAtomically(index, readFileSync(join(WEB_SRC, 'index.html')));
+  return WEB_DIR;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) { await buildIfStale(); await buildWebIfStale(); }

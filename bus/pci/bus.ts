@@ -12,7 +12,7 @@
 import type { AccessSize, IoBus, PortHandler } from '../io.js';
 import { PageKind, type MmioHandler, type PhysicalMemory } from '../memory.js';
 import { GuestLog } from './guest-log.js';
-import { PCI_COMMAND, type BarHandler, type PciFunction } from './function.js';
+import { PCI_COMMAND, type BarHandler, type BarIoEventFd, type PciFunction } from './function.js';
 
 export const PCI_CONFIG_ADDRESS = 0xcf8;
 export const PCI_CONFIG_DATA = 0xcfc;
@@ -23,7 +23,10 @@ export interface PciBusOptions {
   io: IoBus;
   mem: PhysicalMemory;
   mmioWindow?: { base: number; size: number };
-  /** A function's INTx# output changed; the platform routes (device, pin) to a GSI. */
+  /**
+   * A function's INTx# output changed; the platform routes (device, pin) to a GSI. `pin` is the
+   * Interrupt Pin register (1 = INTA#); the MP table and `pciIntxGsi` count from 0.
+   */
   setIntx?: (device: number, fn: number, pin: number, level: boolean) => void;
   /** An MSI/MSI-X message: a dword write of `data` to the 64-bit address hi:lo. */
   sendMsi?: (addressLo: number, addressHi: number, data: number) => void;
@@ -89,6 +92,7 @@ export class PciBus {
     const f0 = this.slots[device << 3];
     if (f0 && fn !== 0) f0.config[0x0e] |= 0x80;
     if (fn === 0) for (let i = 1; i < 8; i++) if (this.slots[devfn + i]) f.config[0x0e] |= 0x80;
+    f.attached();
     this.updateMappings(f);
   }
 
@@ -142,7 +146,9 @@ export class PciBus {
     for (let i = 0; i < 6; i++) {
       const def = f.bars[i];
       if (!def) continue;
-      const want = this.barAddress(def.kind, def.size, f.barRegister(i), cmd);
+      // The high dword of a 64-bit BAR: anything above 4 GiB is out of this platform's reach.
+      const high = def.is64 ? f.barRegister(i + 1) : 0;
+      const want = high !== 0 ? -1 : this.barAddress(def.kind, def.size, f.barRegister(i), cmd);
       const have = cur[i];
       // Unchanged request: nothing to do, even if it could not be honoured last time.
       if ((have?.want ?? -1) === want) continue;
@@ -151,8 +157,14 @@ export class PciBus {
       const ok = want >= 0 && this.map(m);
       cur[i] = { want, mapping: ok ? m : undefined };
       const before = have?.mapping?.addr ?? -1, after = ok ? want : -1;
-      if (before !== after) f.barMapped(i, after);
+      if (before !== after) f.barMoved(i, after);
     }
+  }
+
+  /** @internal PciFunction: register a BAR ioeventfd at its decoded address. */
+  addIoEventFd(kind: 'io' | 'mem', addr: number, fd: BarIoEventFd): () => void {
+    const o = { addr, length: fd.length, data: fd.data, channel: fd.channel };
+    return kind === 'io' ? this.io.addIoEventFd(o) : this.mem.addIoEventFd(o);
   }
 
   /** Decoded base of a BAR or -1, as QEMU's pci_bar_address decides. */

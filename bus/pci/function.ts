@@ -3,12 +3,14 @@
  * behaviour QEMU gives it: per-byte write masks and write-1-to-clear masks, BARs sized by the
  * all-ones probe, a capability list, MSI-X (table and PBA in a memory BAR) and INTx.
  *
- * Device models extend this class, declare their BARs and capabilities in the constructor, and
- * override `barMapped` (re-register fast paths when the guest moves a BAR) and `msixChanged`
- * (the "MSI shim": re-route a vector's irqfd when the guest edits it). Where the function sits
- * and how its BARs reach the port and memory buses is the PciBus's business.
+ * Device models extend this class, declare their BARs and capabilities in the constructor,
+ * register ioeventfds relative to a BAR (`addBarIoEventFd`: they follow the BAR when the guest
+ * moves it) and may override `barMapped` and `msixChanged`. An attached `MsixDelivery` (the MSI
+ * shim, msix-routing.ts) mirrors the MSI-X table into GSI routes and carries the messages.
+ * Where the function sits and how its BARs reach the port and memory buses is the PciBus's business.
  */
 import type { AccessSize } from '../io.js';
+import type { EventChannel } from '../../channels/event-channel.js';
 import type { PciBus } from './bus.js';
 
 export const PCI = {
@@ -36,6 +38,8 @@ export interface BarDef {
   /** Power of two: at least 4 for I/O, at least 4096 (one page) for memory. */
   size: number;
   prefetchable?: boolean;
+  /** 64-bit memory BAR: also takes the next BAR register (the high dword). */
+  is64?: boolean;
   /** The device's registers in this BAR (MSI-X table and PBA accesses are routed before this). */
   handler?: BarHandler;
 }
@@ -53,6 +57,17 @@ export interface PciIds {
 }
 
 export interface MsixVector { addressLo: number; addressHi: number; data: number; masked: boolean }
+
+/** An ioeventfd at `offset` in a BAR (see IoEventFdOptions for `length` and `data`). */
+export interface BarIoEventFd { offset: number; length?: 0 | AccessSize; data?: number; channel: EventChannel }
+
+/** The MSI shim's side of a function (msix-routing.ts). */
+export interface MsixDelivery {
+  /** Vector `vector` (null: every vector) may have changed deliverability or address/data. */
+  update(vector: number | null): void;
+  /** Send vector `vector`'s message now (it is enabled, unmasked, bus master on). */
+  send(vector: number): void;
+}
 
 interface MsixState {
   cap: number;
@@ -80,6 +95,14 @@ export class PciFunction {
   private capEnd = 0x40;
   private lastCap = 0;
   private msix: MsixState | null = null;
+  private msixDelivery: MsixDelivery | null = null;
+  /** BAR index -> the upper half of a 64-bit BAR. */
+  private readonly upperHalf = new Uint8Array(6);
+  /** Decoded base per BAR (-1: not decoded), kept by the bus. */
+  private readonly barBase = [-1, -1, -1, -1, -1, -1];
+  private readonly barFds: { bar: number; fd: BarIoEventFd; remove: (() => void) | null }[] = [];
+  /** Configuration at attach time: what `pciReset` returns to. */
+  private powerOn: Uint8Array | null = null;
   private intxLevel = false;
   /** What the function drives on its INTx# pin. */
   private intxOut = false;
@@ -105,18 +128,27 @@ export class PciFunction {
 
   // ------------------------------------------------------------ set-up (host side)
 
-  /** Declare BAR `index` (0–5); 32-bit BARs only. */
+  /**
+   * Declare BAR `index` (0–5). A 64-bit memory BAR also takes register `index + 1` for bits
+   * 63:32 (PCI 3.0, 6.2.5.1: type 10b); this 32-bit platform decodes it only below 4 GiB.
+   */
   defineBar(index: number, def: BarDef): void {
-    if (!(index >= 0 && index < 6) || this.bars[index]) throw new RangeError(`BAR ${index} is invalid or already defined`);
+    const taken = (i: number): boolean => this.bars[i] !== undefined || this.upperHalf[i] === 1;
+    if (!(index >= 0 && index < 6) || taken(index)) throw new RangeError(`BAR ${index} is invalid or already defined`);
+    if (def.is64 && (def.kind !== 'mem' || index === 5 || taken(index + 1))) throw new RangeError(`BAR ${index}: a 64-bit BAR is a memory BAR with a free BAR ${index + 1}`);
     if (!pow2(def.size) || def.size < (def.kind === 'io' ? 4 : 4096) || def.size > (def.kind === 'io' ? 0x10000 : 0x80000000)) {
       throw new RangeError(`BAR ${index}: size 0x${def.size.toString(16)} must be a power of two, ${def.kind === 'io' ? '4 B – 64 KiB' : '4 KiB – 2 GiB'}`);
     }
     this.bars[index] = def;
     const off = PCI.BAR0 + index * 4;
-    const flags = def.kind === 'io' ? 1 : def.prefetchable ? 8 : 0;
+    const flags = def.kind === 'io' ? 1 : (def.prefetchable ? 8 : 0) | (def.is64 ? 4 : 0);
     this.set32(off, flags);
     const mask = (~(def.size - 1) & (def.kind === 'io' ? ~3 : ~0xf)) >>> 0;
     for (let i = 0; i < 4; i++) this.wmask[off + i] = (mask >>> (i * 8)) & 0xff;
+    if (def.is64) {
+      this.upperHalf[index + 1] = 1;
+      this.wmask.fill(0xff, off + 4, off + 8); // sizes up to 2 GiB: every high address bit is writable
+    }
   }
 
   /** Append a capability of `length` bytes (header included) to the list; returns its offset. */
@@ -168,8 +200,69 @@ export class PciFunction {
 
   // ------------------------------------------------------------ hooks for device models
 
-  /** BAR `index` now decodes at `addr` (-1: not decoded). Re-register fast paths here. */
+  /** BAR `index` now decodes at `addr` (-1: not decoded). BAR ioeventfds have already moved. */
   barMapped(_index: number, _addr: number): void {}
+
+  /**
+   * An ioeventfd at `offset` in BAR `bar`, registered on the port bus or in memory wherever the
+   * BAR decodes, and only while it does. Returns the remover.
+   */
+  addBarIoEventFd(bar: number, fd: BarIoEventFd): () => void {
+    const def = this.bars[bar];
+    if (!def) throw new RangeError(`BAR ${bar} is not defined`);
+    const len = fd.length ?? 0;
+    if (!Number.isInteger(fd.offset) || fd.offset < 0 || fd.offset + Math.max(len, 1) > def.size) throw new RangeError(`ioeventfd offset 0x${fd.offset.toString(16)} is outside BAR ${bar}`);
+    const e = { bar, fd, remove: null as (() => void) | null };
+    this.barFds.push(e);
+    if (this.barBase[bar]! >= 0) e.remove = this.bus!.addIoEventFd(def.kind, this.barBase[bar]! + fd.offset, fd);
+    return () => {
+      const i = this.barFds.indexOf(e);
+      if (i < 0) return;
+      this.barFds.splice(i, 1);
+      e.remove?.();
+    };
+  }
+
+  /** @internal PciBus: BAR `index` decodes at `addr` now (-1: nowhere). */
+  barMoved(index: number, addr: number): void {
+    this.barBase[index] = addr;
+    const kind = this.bars[index]!.kind;
+    for (const e of this.barFds) {
+      if (e.bar !== index) continue;
+      e.remove?.();
+      e.remove = addr >= 0 ? this.bus!.addIoEventFd(kind, addr + e.fd.offset, e.fd) : null;
+    }
+    this.barMapped(index, addr);
+  }
+
+  /** @internal PciBus.add: the function is complete; remember its power-on configuration. */
+  attached(): void { this.powerOn = this.config.slice(); }
+
+  /**
+   * Function reset (power-on state): command, BARs, MSI-X (disabled, every vector masked, nothing
+   * pending) and INTx (low). Device models extend it to reset their own state.
+   */
+  pciReset(): void {
+    if (this.powerOn) this.config.set(this.powerOn);
+    const m = this.msix;
+    if (m) {
+      m.table.fill(0);
+      for (let v = 0; v < m.vectors; v++) m.table[v * 4 + 3] = 1;
+      m.pending.fill(0);
+    }
+    this.intxLevel = false;
+    this.updateIntx();
+    this.bus?.updateMappings(this);
+    if (m) { this.msixDelivery?.update(null); this.msixChanged(null); }
+  }
+
+  /** Attach the MSI shim (msix-routing.ts); null detaches. */
+  attachMsixDelivery(d: MsixDelivery | null): void {
+    if (d && !this.msix) throw new Error('the function has no MSI-X capability');
+    if (d && this.msixDelivery) throw new Error('MSI-X delivery already attached');
+    this.msixDelivery = d;
+    d?.update(null);
+  }
 
   /** MSI-X state changed: `vector` had its address/data/mask written, or null for enable/function mask. */
   msixChanged(_vector: number | null): void {}
@@ -191,7 +284,10 @@ export class PciFunction {
       this.config[a] = ((this.config[a]! & ~wm) | (b & wm)) & ~(b & this.w1cmask[a]!);
     }
     const touches = (lo: number, hi: number): boolean => offset < hi && end > lo;
-    if (touches(PCI.COMMAND, PCI.COMMAND + 2)) this.updateIntx();
+    if (touches(PCI.COMMAND, PCI.COMMAND + 2)) {
+      this.updateIntx();
+      this.msixDelivery?.update(null); // bus master gates MSI-X messages
+    }
     if (touches(PCI.COMMAND, PCI.COMMAND + 2) || touches(PCI.BAR0, PCI.BAR0 + 24)) this.bus?.updateMappings(this);
     if (this.msix && touches(this.msix.cap + 2, this.msix.cap + 4) && this.get16(this.msix.cap + 2) !== msixCtl) this.msixControlWritten();
   }
@@ -200,6 +296,9 @@ export class PciFunction {
   barRegister(index: number): number { return this.get32(PCI.BAR0 + index * 4); }
 
   get command(): number { return this.get16(PCI.COMMAND); }
+
+  /** Bus Master Enable: the function may issue memory requests (DMA, MSI-X messages). */
+  get busMaster(): boolean { return (this.command & PCI_COMMAND.MASTER) !== 0; }
 
   // ------------------------------------------------------------ INTx
 
@@ -244,14 +343,18 @@ export class PciFunction {
     return true;
   }
 
+  /** An MSI-X message is a memory write: without Bus Master Enable it is lost (as in QEMU). */
   private sendVector(v: number): void {
     const t = this.msix!.table;
     this.msix!.pending[v] = 0;
-    this.bus?.sendMsi(t[v * 4]!, t[v * 4 + 1]!, t[v * 4 + 2]!);
+    if (!this.busMaster) return;
+    if (this.msixDelivery) this.msixDelivery.send(v);
+    else this.bus?.sendMsi(t[v * 4]!, t[v * 4 + 1]!, t[v * 4 + 2]!);
   }
 
   private msixControlWritten(): void {
     this.updateIntx();
+    this.msixDelivery?.update(null);
     this.msixChanged(null);
     this.flushPending();
   }
@@ -296,6 +399,7 @@ export class PciFunction {
       m.table[v * 4 + 3]! &= 1; // vector control: only the mask bit is implemented
       const changed = before.some((w, i) => w !== m.table[v * 4 + i]);
       if (changed) {
+        this.msixDelivery?.update(v);
         this.msixChanged(v);
         if (m.pending[v] && !(m.table[v * 4 + 3]! & 1) && this.msixEnabled && !this.msixFunctionMasked) this.sendVector(v);
       }

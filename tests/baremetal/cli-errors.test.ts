@@ -18,6 +18,7 @@ const CASES: [name: string, args: string[], message: RegExp][] = [
   ['an ELF kernel without a Multiboot header', ['--kernel', PLAIN_ELF], /ELF file without a Multiboot header/],
   ['a missing kernel', ['--kernel', MISSING], /kernel \/nonexistent\/ts86-kernel\.bin: no such file/],
   ['an empty kernel', ['--kernel', EMPTY], /empty/],
+  ['a directory as the kernel', ['--kernel', '/'], /kernel \/: not a regular file/],
   ['a missing module', ['--kernel', KERNEL, '--initrd', MISSING], /initrd \/nonexistent\/ts86-kernel\.bin: no such file/],
   ['a 32 KiB --bios image', ['--bios', HALF_ROM], /BIOS image \S+: must be 64 KiB or 128 KiB, not 32768 bytes/],
   ['a missing --bios image', ['--bios', MISSING], /BIOS image \/nonexistent\/ts86-kernel\.bin: no such file/],

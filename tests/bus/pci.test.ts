@@ -153,6 +153,64 @@ test('BAR sizing: write all ones, read back the size mask with the type bits', (
   assert.is(size(sizes[4]!, 0xfffffff0), 0x4000);
 });
 
+test('64-bit memory BAR: type 10b, the high dword sizes to all ones, decoded only below 4 GiB', () => {
+  const m = setup();
+  class Dev64 extends PciFunction {
+    readonly regs = new Regs();
+    readonly moves: [number, number][] = [];
+    constructor() {
+      super({ vendorId: 0x1af4, deviceId: 0x1041, classCode: 0x020000 });
+      this.defineBar(2, { kind: 'mem', size: 0x4000, is64: true, prefetchable: true, handler: this.regs });
+    }
+    override barMapped(i: number, a: number): void { this.moves.push([i, a]); }
+  }
+  const d = new Dev64();
+  m.bus.add(d, 4);
+  assert.is(m.cfgRead(4, 0, 0x18), 0x0c, 'prefetchable, type 10b (64-bit), address 0');
+  assert.is(m.cfgRead(4, 0, 0x1c), 0);
+  // Linux's __pci_read_base: all ones to both halves, read back, restore.
+  m.cfgWrite(4, 0, 0x18, 4, 0xffffffff);
+  m.cfgWrite(4, 0, 0x1c, 4, 0xffffffff);
+  const lo = m.cfgRead(4, 0, 0x18), hi = m.cfgRead(4, 0, 0x1c);
+  assert.is(lo, 0xffffc00c);
+  assert.is(hi, 0xffffffff);
+  const mask = (BigInt(hi) << 32n) | BigInt((lo & ~0xf) >>> 0);
+  assert.is(Number(mask & -mask), 0x4000, 'size from the combined 64-bit mask');
+  m.cfgWrite(4, 0, 0x18, 4, 0xc0010000);
+  m.cfgWrite(4, 0, 0x1c, 4, 0x00000001); // 0x1_C0010000: above 4 GiB
+  m.cfgWrite(4, 0, 0x04, 2, 0x0002);
+  assert.equal(d.moves, [], 'not reachable from a 32-bit physical address space');
+  assert.is(m.mem.read(0xc0010000, 4), 0xffffffff);
+  m.cfgWrite(4, 0, 0x1c, 4, 0);
+  assert.equal(d.moves, [[2, 0xc0010000]]);
+  assert.is(m.mem.read(0xc0010008, 4), 0x1008);
+  assert.is(m.cfgRead(4, 0, 0x18), 0xc001000c);
+  // The upper half is not a BAR of its own.
+  assert.throws(() => d.defineBar(3, { kind: 'mem', size: 0x1000 }), RangeError);
+  assert.throws(() => new PciFunction({ vendorId: 1, deviceId: 1, classCode: 0 }).defineBar(5, { kind: 'mem', size: 0x1000, is64: true }), RangeError);
+  assert.throws(() => new PciFunction({ vendorId: 1, deviceId: 1, classCode: 0 }).defineBar(0, { kind: 'io', size: 0x10, is64: true }), RangeError);
+});
+
+test('Bus Master Enable gates MSI-X messages (they are memory writes); Memory Space gates the table', () => {
+  const m = setup();
+  const d = new TestDevice();
+  m.bus.add(d, 3);
+  m.cfgWrite(3, 0, 0x14, 4, 0xc0020000);
+  m.cfgWrite(3, 0, 0x04, 2, 0x0002); // memory decode only
+  assert.is(d.busMaster, false);
+  m.cfgWrite(3, 0, 0x48 + 2, 2, 0x8000);
+  m.mem.write(0xc0020000, 4, 0xfee00000);
+  m.mem.write(0xc0020008, 4, 0x41);
+  m.mem.write(0xc002000c, 4, 0);
+  assert.ok(d.msixNotify(0));
+  assert.equal(m.msis, [], 'bus mastering off: no message');
+  m.cfgWrite(3, 0, 0x04, 2, 0x0006);
+  assert.ok(d.msixNotify(0));
+  assert.equal(m.msis, [[0xfee00000, 0, 0x41]]);
+  m.cfgWrite(3, 0, 0x04, 2, 0x0004);
+  assert.is(m.mem.read(0xc0020008, 4), 0xffffffff, 'table not decoded without Memory Space');
+});
+
 test('BAR decoding follows the command register and moves with the BAR; devices are told', () => {
   const m = setup();
   const d = new TestDevice();

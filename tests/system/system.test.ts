@@ -15,6 +15,7 @@ interface Program {
 }
 
 const NO_SEGMENT_CHECKS = 'QEMU TCG does not check segment limits or rights on data accesses';
+const QEMU_SP_NO_WRAP = 'QEMU 7.2 TCG steps ESP without the 16-bit wrap of SP on a 16-bit stack (POP [ESP+d] addresses, ENTER FrameTemp); this CPU and the SDM wrap SP and keep the upper half';
 
 const PROGRAMS: Program[] = [
   { name: 'pmode', kind: 'kernel' },
@@ -41,6 +42,15 @@ const PROGRAMS: Program[] = [
     name: 'x87', kind: 'kernel',
     qemuWrong: { 'fcomi-less': 'QEMU 7.2 TCG FCOMI leaves OF/SF/AF as they were; SDM: FCOMI clears them (this CPU does too)' },
   },
+  {
+    name: 'stack16', kind: 'kernel',
+    qemuWrong: {
+      'pop-mem-esp-s16-wrap': QEMU_SP_NO_WRAP, 'pop-mem-esp-o16-s16-wrap': QEMU_SP_NO_WRAP,
+      'enter-s16-wrap-o32-l3-ebp': QEMU_SP_NO_WRAP, 'enter-s16-wrap-o32-l3-frametemp': QEMU_SP_NO_WRAP,
+      'enter-s16-o32-l0-high-ebp': QEMU_SP_NO_WRAP,
+    },
+  },
+  { name: 'singlestep', kind: 'kernel' },
   { name: 'triplefault', kind: 'kernel', triple: true },
   { name: 'resetvec', kind: 'bios' },
 ];

@@ -1,0 +1,43 @@
+/** What the page and the CPU worker say to each other (structured-clone messages). */
+
+export interface BootRequest {
+  kind: 'boot';
+  /** Linux bzImage or Multiboot kernel. */
+  kernel: Uint8Array;
+  initrd: Uint8Array | null;
+  /** A Multiboot kernel gets the initrd as a module with this command line. */
+  initrdName: string;
+  cmdline: string;
+  memoryMiB: number;
+}
+
+/** Page -> CPU worker. A reset is a fresh worker booted with the same images. */
+export type ToWorker =
+  | BootRequest
+  | { kind: 'input'; bytes: Uint8Array }
+  | { kind: 'pause' }
+  | { kind: 'resume' };
+
+/** Interrupts the guest took since the last report, by source. */
+export interface InterruptRate { source: string; count: number }
+
+export interface Stats {
+  kind: 'stats';
+  /** Host milliseconds the report covers. */
+  wallMs: number;
+  /** Guest instructions retired in that time. */
+  instructions: number;
+  /** Guest time since boot. */
+  guestMs: number;
+  interrupts: InterruptRate[];
+}
+
+/** CPU worker -> page. */
+export type FromWorker =
+  | { kind: 'started'; kernelKind: string; sharedRam: boolean }
+  | { kind: 'serial'; bytes: Uint8Array }
+  | Stats
+  /** The machine stopped for good: a guest triple fault, a guest reset, an exit device write. */
+  | { kind: 'stopped'; reason: string }
+  /** The images could not be booted (not a kernel, too large, ...). */
+  | { kind: 'error'; message: string };

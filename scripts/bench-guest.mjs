@@ -1,0 +1,170 @@
+// Benchmarks that run inside the booted default guest, on every engine, through its serial shell:
+// the ping section of `npm run bench` (and any other guest workload). Each engine boots the same
+// bzImage + initramfs; a command is timed on the host from the moment it is sent to the moment the
+// shell prints a marker after it, so every engine is measured the same way.
+//
+//   node scripts/bench.mjs --bench ping [--ping-runs N] [--ping-count N]
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SELF = fileURLToPath(import.meta.url);
+const READY_LINE = 'ts86-guest: ready';
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+/**
+ * The engines of the guest sections. ts86 runs as its CLI (realtime clock, as people use it) with
+ * the device-model placement and kick path under test; QEMU TCG with its user network and
+ * virtio-net-pci; v86 (JIT) with SeaBIOS, virtio-net and its built-in "fetch" router, which answers
+ * the gateway's pings.
+ */
+export const GUEST_ENGINES = {
+  'ts86 worker/mmio': { kind: 'ts86', args: ['--device-model', 'worker', '--virtio-notify', 'mmio'] },
+  'ts86 inline/mmio': { kind: 'ts86', args: ['--device-model', 'inline', '--virtio-notify', 'mmio'] },
+  'ts86 worker/hcall': { kind: 'ts86', args: ['--device-model', 'worker', '--virtio-notify', 'hypercall'] },
+  'ts86 inline/hcall': { kind: 'ts86', args: ['--device-model', 'inline', '--virtio-notify', 'hypercall'] },
+  qemu: { kind: 'qemu' },
+  'v86-jit': { kind: 'v86' },
+};
+
+/** How an engine is started; `{ unavailable }` when it is not installed here. */
+function command(engine, guest) {
+  const e = GUEST_ENGINES[engine];
+  if (!e) return { unavailable: `unknown engine ${engine}` };
+  if (e.kind === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs'), ...e.args] };
+  if (e.kind === 'qemu') {
+    if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
+    return {
+      cmd: 'qemu-system-i386',
+      args: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0', '-display', 'none', '-serial', 'stdio',
+        '-monitor', 'none', '-m', '128', '-no-reboot', '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0'],
+    };
+  }
+  try { createRequire(import.meta.url).resolve('v86'); } catch (err) { return { unavailable: `npm package v86 not installed (${err.message})` }; }
+  const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
+  if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
+  return { cmd: process.execPath, args: [SELF, '--v86-console', guest.kernel, guest.initrd] };
+}
+
+/**
+ * Boots `engine` and resolves with a session once the guest's ready line appeared:
+ * `run(cmd)` sends one shell command and resolves with its output and the host wall time it took.
+ */
+export function bootGuest(engine, guest, { timeoutMs = 300_000 } = {}) {
+  const c = command(engine, guest);
+  if (c.unavailable) return Promise.resolve({ unavailable: c.unavailable });
+  return new Promise((resolve) => {
+    const child = spawn(c.cmd, c.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '', waiter = null, ready = false;
+    const fail = (why) => { if (!ready) { ready = true; resolve({ error: why }); } if (waiter) waiter.reject(new Error(why)); };
+    const timer = setTimeout(() => { fail(`no ready line within ${timeoutMs / 1000} s`); child.kill('SIGKILL'); }, timeoutMs);
+    child.stdout.setEncoding('latin1').on('data', (d) => {
+      out += d.replace(/\r/g, '');
+      if (!ready && out.includes(`${READY_LINE}\n`)) {
+        ready = true; clearTimeout(timer); out = '';
+        resolve({ run, close: () => child.kill('SIGKILL') });
+      }
+      if (waiter) {
+        const m = /__BENCH_42_DONE\n/.exec(out);
+        if (m) { const w = waiter; waiter = null; const output = out.slice(0, m.index); out = out.slice(m.index + m[0].length); w.resolve({ ms: performance.now() - w.t0, output }); }
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+    child.on('error', (e) => fail(e.message));
+    child.on('close', (code) => { clearTimeout(timer); fail(`exited (${code}): ${(err.trim() || out.trim()).split('\n').slice(-3).join(' | ')}`); });
+    function run(cmd, runTimeoutMs = 600_000) {
+      return new Promise((res, rej) => {
+        const t = setTimeout(() => { waiter = null; rej(new Error(`'${cmd}' did not finish within ${runTimeoutMs / 1000} s`)); }, runTimeoutMs);
+        // The marker is arithmetic in the command, so the shell's echo of the line never matches it.
+        waiter = { t0: performance.now(), resolve: (v) => { clearTimeout(t); res(v); }, reject: (e) => { clearTimeout(t); rej(e); } };
+        out = '';
+        child.stdin.write(`${cmd}; echo __BENCH_$((6*7))_DONE\n`);
+      });
+    }
+  });
+}
+
+/** Busybox ping's summary: transmitted and received counts. */
+export function parsePing(output) {
+  const m = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
+  return m ? { sent: Number(m[1]), received: Number(m[2]) } : null;
+}
+
+/**
+ * The ping section: `ping -A -q -c COUNT 10.0.2.2` with 56- and 1400-byte payloads, twice per boot
+ * (cold, then warm), on every engine; wall-clock pings per second, medians over `runs` boots.
+ */
+export async function pingSection({ engines, runs = 3, count = 2000 }) {
+  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
+  const guest = await ensureGuest({ quiet: false });
+  const sizes = [56, 1400];
+  const cells = {};
+  for (const e of engines) {
+    const rates = Object.fromEntries(sizes.flatMap((s) => [[`${s} cold`, []], [`${s} warm`, []]]));
+    for (let i = 0; i < runs && !cells[e]; i++) {
+      process.stderr.write(`  ping on ${e} (${i + 1}/${runs})...\n`);
+      const s = await bootGuest(e, guest);
+      if (s.unavailable) { cells[e] = { note: 'not available', why: s.unavailable }; break; }
+      if (s.error) { cells[e] = { error: s.error }; break; }
+      try {
+        for (const size of sizes) {
+          for (const phase of ['cold', 'warm']) {
+            const r = await s.run(`ping -A -q -c ${count} -s ${size} 10.0.2.2`);
+            const p = parsePing(r.output);
+            if (!p || p.received !== p.sent) throw new Error(`ping ${size} B: ${p ? `${p.sent - p.received} of ${p.sent} lost` : `no summary: ${r.output.trim().slice(-200)}`}`);
+            rates[`${size} ${phase}`].push(p.received / (r.ms / 1000));
+          }
+        }
+      } catch (err) { cells[e] = { error: err.message }; }
+      s.close();
+    }
+    cells[e] ??= { rates: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)])) };
+  }
+
+  const W = 20;
+  console.log(`\nping throughput: ping -A -q -c ${count} 10.0.2.2 in the default guest, pings/s of host wall time, medians of ${runs} boots`);
+  console.log('(cold: first run after boot; warm: the same again; ts86 realtime clock, device model worker|inline, kick by MMIO|hypercall)');
+  console.log('payload'.padEnd(12) + engines.map((e) => e.padStart(W)).join(''));
+  for (const row of sizes.flatMap((s) => [`${s} cold`, `${s} warm`])) {
+    console.log(row.replace(" ", " B ").padEnd(12) + engines.map((e) => {
+      const c = cells[e];
+      return (c.note ?? (c.error ? 'FAILED' : Math.round(c.rates[row]).toLocaleString('en-US'))).padStart(W);
+    }).join(''));
+  }
+  const ts = engines.filter((e) => e.startsWith('ts86') && cells[e].rates);
+  if (ts.length) {
+    const best = ts.reduce((a, b) => (cells[a].rates['56 warm'] >= cells[b].rates['56 warm'] ? a : b));
+    const parts = engines.filter((e) => !e.startsWith('ts86') && cells[e].rates).map((e) => `${e} ${(cells[best].rates['56 warm'] / cells[e].rates['56 warm']).toFixed(2)}x`);
+    if (parts.length) console.log(`  ratios, 56 B warm (${best} / other; above 1 means ts86 is faster): ${parts.join(', ')}`);
+  }
+  for (const e of engines) {
+    if (cells[e].why) console.log(`  ${e}: ${cells[e].why}`);
+    if (cells[e].error) console.log(`  ${e} FAILED: ${cells[e].error}`);
+  }
+  return Object.values(cells).some((c) => c.error);
+}
+
+/** v86 in this process, its serial console on stdin/stdout (what bootGuest drives). */
+async function v86Console(kernelPath, initrdPath) {
+  const { V86 } = await import('v86');
+  const file = (p) => { const b = readFileSync(p); return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) }; };
+  const emulator = new V86({
+    wasm_path: join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm'),
+    bios: file('/usr/share/seabios/bios.bin'), vga_bios: file('/usr/share/seabios/vgabios-stdvga.bin'),
+    bzimage: file(kernelPath), initrd: file(initrdPath), cmdline: 'console=ttyS0',
+    memory_size: 128 << 20, autostart: true, log_level: 0,
+    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+    net_device: { type: 'virtio', relay_url: 'fetch', router_ip: '10.0.2.2', vm_ip: '10.0.2.15' },
+  });
+  let pending = '';
+  emulator.add_listener('serial0-output-byte', (b) => {
+    pending += String.fromCharCode(b);
+    if (b === 10 || pending.length > 256) { process.stdout.write(pending, 'latin1'); pending = ''; }
+  });
+  process.stdin.on('data', (d) => emulator.serial0_send(d.toString('latin1')));
+}
+
+if (process.argv[2] === '--v86-console') await v86Console(process.argv[3], process.argv[4]);
