@@ -40,6 +40,9 @@ const MAX_BLOCKS = 96, MAX_INSNS = 2000;
 
 let available = true;
 
+/** Counters for the profile mode (scripts/profile.mjs). */
+export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, sourceBytes: 0 };
+
 // ---------------------------------------------------------------- pure helpers the generated code calls
 
 /** Lazy CF from the recorded operands (same formula as the interpreter's). */
@@ -522,7 +525,8 @@ function collect(cpu: CPU, root: Block): Block[] {
     // Successors seen at run time (returns, indirect jumps) in the same page.
     for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);
     for (const nb of next) {
-      if (seen.has(nb) || !nb.valid || insns + nb.insns.length > MAX_INSNS) continue;
+      // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
+      if (seen.has(nb) || !nb.valid || nb.hits * 16 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
       seen.add(nb); list.push(nb); insns += nb.insns.length;
     }
   }
@@ -532,6 +536,7 @@ function collect(cpu: CPU, root: Block): Block[] {
 /** Compiles the region rooted at `root` and attaches it to every block in it. */
 export function compileRegion(cpu: CPU, root: Block): void {
   if (!available) return;
+  const t0 = performance.now();
   const blocks = collect(cpu, root);
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
@@ -562,7 +567,10 @@ export function compileRegion(cpu: CPU, root: Block): void {
     if (e instanceof EvalError) { available = false; return; }
     throw e;
   }
+  (globalThis as any).__src = body;
   const region: Region = { fn, blocks };
+  codegenStats.regions++; codegenStats.blocks += blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.sourceBytes += body.length;
+  for (const b of blocks) codegenStats.instructions += b.insns.length;
   for (const b of blocks) {
     b.region = region;
     (b.inRegions ??= []).push(region);
