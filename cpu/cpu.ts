@@ -1061,6 +1061,9 @@ export class CPU {
   /** HLT: stop until an interrupt (the caller's loop skips time or sleeps). */
   halt(): void { this.halted = true; this.exitBlock = true; this.intrCheck = true; }
 
+  /** EFLAGS.IF: maskable interrupts are accepted. */
+  get interruptFlag(): boolean { return (this.flags & IF) !== 0; }
+
   /** Is a maskable or non-maskable interrupt ready to wake a halted CPU? */
   get wakeable(): boolean {
     if (this.nmiPending && !this.nmiBlocked) return true;

@@ -203,8 +203,17 @@ export class Machine {
       this.injector.poll();
       clock.runDue();
       if (cpu.halted && !cpu.wakeable) {
+        if (this.nothingCanWake()) {
+          this.shutdownReason = 'guest halted with interrupts disabled and no NMI source (cli; hlt): nothing can wake it, the machine stopped';
+          return 'shutdown';
+        }
         const next = clock.nextDeadline();
-        if (clock.mode === 'virtual' && next !== Infinity) { clock.skipTo(next); continue; }
+        if (clock.mode === 'virtual' && next !== Infinity) {
+          // Skipped time counts against the budget, so a halted guest still hands control back.
+          left -= Math.ceil((next - clock.now()) / clock.nsPerInstruction);
+          clock.skipTo(next);
+          continue;
+        }
         return 'idle';
       }
       let n = left;
@@ -216,5 +225,16 @@ export class Machine {
       left -= Math.max(done, 1);
     }
     return 'running';
+  }
+
+  /**
+   * Halted with IF clear, and no NMI can arrive: NMIs are blocked (halted inside an NMI handler)
+   * or neither the IOAPIC nor the 8259 through LINT0 delivers any. MSIs in NMI mode are not
+   * looked for (no ts86 device is asked to send one).
+   */
+  private nothingCanWake(): boolean {
+    const cpu = this.cpu;
+    if (cpu.interruptFlag) return false;
+    return cpu.nmiBlocked || !(this.chips.ioapic.routesNmi() || this.chips.lapic.picRoutesNmi());
   }
 }

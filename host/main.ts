@@ -41,6 +41,8 @@ export class RunSession {
     }
   }
   get done(): boolean { return this.phase === 'done'; }
+  /** What the command has printed so far (for a run that ends before it finishes). */
+  get partialOutput(): string { return this.phase === 'run' ? this.buf : ''; }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -100,7 +102,12 @@ export async function main(argv: string[]): Promise<number> {
           if (machine.shutdownReason) process.stderr.write(`\nts86: ${machine.shutdownReason}\n`);
           return resolve(machine.exitStatus ?? 1);
         }
-        if (machine.clock.now() >= limitNs) { process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`); return resolve(124); }
+        // Virtual mode skips idle time, so a guest waiting for input with a timeout set reaches it now.
+        if (machine.clock.now() >= limitNs || (r === 'idle' && machine.clock.mode === 'virtual' && limitNs !== Infinity)) {
+          if (session) out.write(session.partialOutput);
+          process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`);
+          return resolve(124);
+        }
         if (r === 'idle') {
           if (machine.clock.mode === 'virtual') {
             // Halted with no timer armed: only host input can wake the guest.

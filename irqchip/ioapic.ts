@@ -54,6 +54,15 @@ export class IoApic {
     else if (!was) this.service(pin);
   }
 
+  /** Does an unmasked entry deliver NMIs (a pin could still wake a CPU that has IF clear)? */
+  routesNmi(): boolean {
+    for (let pin = 0; pin < IOAPIC_PINS; pin++) {
+      const lo = this.low[pin]!;
+      if (!(lo & RTE_MASKED) && ((lo >>> 8) & 7) === DeliveryMode.Nmi) return true;
+    }
+    return false;
+  }
+
   /** EOI broadcast from the local APIC for `vector`. */
   eoi(vector: number): void {
     for (let pin = 0; pin < IOAPIC_PINS; pin++) {

@@ -204,6 +204,15 @@ export class LocalApic {
     }
   }
 
+  /**
+   * Could the 8259 still raise an NMI through LINT0 (unmasked, NMI mode)? LINT1 is not wired to
+   * anything on this board, so its setting (Linux programs it as NMI) does not count.
+   */
+  picRoutesNmi(): boolean {
+    const l = this.lvt[LVT_LINT0]!;
+    return this.hwEnabled && (l & LVT_MASKED) === 0 && ((l >>> 8) & 7) === DeliveryMode.Nmi;
+  }
+
   /** LINT0/LINT1 pin level. LINT0 is the PIC's INT output. */
   setLint(pin: 0 | 1, level: boolean): void {
     const rising = level && !this.lintLevel[pin];

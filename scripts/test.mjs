@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { ensurePackages } from './deps.mjs';
 
-ensurePackages(['nasm', 'gcc-multilib', 'qemu-system-x86'], 'the tests');
+ensurePackages(['nasm', 'gcc-multilib', 'qemu-system-x86', 'chromium'], 'the tests');
 
 let passed = 0, failed = 0;
 

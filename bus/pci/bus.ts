@@ -161,10 +161,18 @@ export class PciBus {
     }
   }
 
-  /** @internal PciFunction: register a BAR ioeventfd at its decoded address. */
-  addIoEventFd(kind: 'io' | 'mem', addr: number, fd: BarIoEventFd): () => void {
+  /**
+   * @internal PciFunction: register a BAR ioeventfd at its decoded address. A clash with an
+   * ioeventfd registered there outside any BAR is logged, not thrown: a guest BAR write caused it.
+   */
+  addIoEventFd(kind: 'io' | 'mem', addr: number, fd: BarIoEventFd): (() => void) | null {
     const o = { addr, length: fd.length, data: fd.data, channel: fd.channel };
-    return kind === 'io' ? this.io.addIoEventFd(o) : this.mem.addIoEventFd(o);
+    try {
+      return kind === 'io' ? this.io.addIoEventFd(o) : this.mem.addIoEventFd(o);
+    } catch (e) {
+      this.log.warn(`ioeventfd at 0x${addr.toString(16)}: ${(e as Error).message}`);
+      return null;
+    }
   }
 
   /** Decoded base of a BAR or -1, as QEMU's pci_bar_address decides. */

@@ -93,7 +93,9 @@ function boot(req: BootRequest): void {
     machine = new Machine({
       kernel: req.kernel, initrd: kernelKind === 'bzimage' ? req.initrd ?? undefined : undefined,
       modules: kernelKind !== 'bzimage' && req.initrd ? [{ data: req.initrd, cmdline: req.initrdName }] : undefined,
-      cmdline: req.cmdline, memoryMiB: req.memoryMiB, sharedRam, clock: 'realtime', onSerial,
+      cmdline: req.cmdline, memoryMiB: req.memoryMiB, sharedRam, clock: 'realtime',
+      // Bare-metal test kernels print on QEMU's debug console (port 0xE9): it shares the terminal.
+      onSerial, onDebugcon: onSerial,
     });
   } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
   irqs = InterruptStats.attach(machine);

@@ -154,7 +154,7 @@ function onWorkerMessage(m: FromWorker): void {
       pauseBtn.disabled = true;
       byId('mips').textContent = 'stopped';
       stageEl.textContent = 'Stopped';
-      showMessage(/triple fault/.test(m.reason) ? 'error' : 'warning', `The machine stopped: ${m.reason}. Reset boots it again.`);
+      showMessage(/triple fault/.test(m.reason) ? 'error' : 'warning', `${m.reason[0]!.toUpperCase()}${m.reason.slice(1)}. Reset boots it again.`);
       break;
     case 'error':
       pauseBtn.disabled = true;
@@ -172,6 +172,8 @@ function start(set: BootSet): void {
   pauseBtn.textContent = 'Pause';
   resetBtn.disabled = false;
   stage = -1; tail = '';
+  stageEl.textContent = 'Starting the CPU worker';
+  delete stageEl.dataset.readyMs;
   bootStart = performance.now();
   term.reset();
   clearMessage();
@@ -261,4 +263,5 @@ async function bootFromQuery(): Promise<void> {
   }
 }
 
+noteIsolation();
 void bootFromQuery();

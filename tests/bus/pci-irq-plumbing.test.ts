@@ -38,8 +38,9 @@ class TestNic extends PciFunction {
 
 function setup() {
   const m = machine();
+  const logs: string[] = [];
   const bus = new PciBus({
-    io: m.io, mem: m.mem,
+    io: m.io, mem: m.mem, log: (l) => logs.push(l),
     // As host/machine.ts wires it: the MP table's INTx routing.
     setIntx: (device, _fn, pin, level) => m.router.setLevel(pciIntxGsi(device, pin - 1), level),
     sendMsi: (lo, hi, data) => { if (hi === 0) m.router.sendMsi(lo, data); },
@@ -48,7 +49,7 @@ function setup() {
   bus.add(nic, DEV);
   const cfgRead = (reg: number, size: 1 | 2 | 4 = 4): number => { m.io.write(CF8, 4, (0x80000000 | (DEV << 11) | (reg & 0xfc)) >>> 0); return m.io.read(CFC + (reg & 3), size); };
   const cfgWrite = (reg: number, size: 1 | 2 | 4, v: number): void => { m.io.write(CF8, 4, (0x80000000 | (DEV << 11) | (reg & 0xfc)) >>> 0); m.io.write(CFC + (reg & 3), size, v); };
-  return { m, bus, nic, cfgRead, cfgWrite };
+  return { m, bus, nic, logs, cfgRead, cfgWrite };
 }
 
 /** Linux with the IOAPIC in charge and the LAPIC enabled. */
@@ -71,7 +72,7 @@ const entry = (m: TestMachine, v: number, addr: number, data: number, masked: bo
 };
 
 test('BAR ioeventfds follow decode enables and BAR moves; the device handler never sees matched writes', () => {
-  const { m, nic, cfgWrite } = setup();
+  const { m, nic, logs, cfgWrite } = setup();
   const kickIo = new LocalEventChannel(), kickMem = new LocalEventChannel();
   nic.addBarIoEventFd(0, { offset: 0x10, length: 2, channel: kickIo });
   const removeMem = nic.addBarIoEventFd(2, { offset: 0x3000, length: 2, data: 1, channel: kickMem });
@@ -107,6 +108,14 @@ test('BAR ioeventfds follow decode enables and BAR moves; the device handler nev
   m.mem.write(REGS + 0x13000, 2, 1);
   assert.is(kickMem.pending, false);
   assert.equal(nic.mmio.log.at(-1), 'w3000/2=1', 'removed: the handler gets the write');
+  // A BAR moved onto an ioeventfd registered outside any BAR: logged, the guest write completes.
+  nic.addBarIoEventFd(2, { offset: 0x3000, length: 2, data: 1, channel: kickMem });
+  const other = new LocalEventChannel();
+  m.mem.addIoEventFd({ addr: REGS + 0x23000, length: 2, channel: other });
+  cfgWrite(0x18, 4, REGS + 0x20000);
+  assert.equal(logs, [`pci: ioeventfd at 0x${(REGS + 0x23000).toString(16)}: ioeventfd at 0x${(REGS + 0x23000).toString(16)} overlaps an existing one`]);
+  m.mem.write(REGS + 0x23000, 2, 1);
+  assert.is(other.read(), 1);
   nic.pciReset();
   m.io.write(0xd010, 2, 0);
   assert.is(kickIo.pending, false, 'function reset: BARs undecoded, ioeventfds gone');

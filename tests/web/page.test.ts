@@ -1,0 +1,215 @@
+// The browser page in real headless Chromium (Debian's `chromium`, driven by playwright-core):
+// `ts86 serve` serves it cross-origin isolated, it boots the default guest to a shell at once, a
+// command typed into the terminal runs in the guest and its output appears in the DOM, the status
+// shows the CPU's speed and the interrupts the guest takes, pause/resume and reset work, every
+// failure gets its message, and the page also boots without cross-origin isolation.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { CLI, ROOT, defaultGuest, runCli } from '../linux/guest.js';
+import { assemble } from '../system/harness.js';
+import { startPageServer } from '../../host/serve.js';
+import type { Server } from 'node:http';
+
+const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOT = join(ROOT, 'dist', 'screenshots', 'page.png');
+/** Wall-clock limits: generous, as the 2 shared cores may be busy with other tests. */
+const BOOT_MS = 240_000, COMMAND_MS = 60_000;
+
+let serve: ChildProcess | null = null;
+let url = '';
+let browser: Browser | null = null;
+let page: Page;
+
+/** `ts86 serve --port 0` as a user starts it; resolves with the URL it prints. */
+function startServe(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    serve = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    serve.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /open (http:\/\/localhost:\d+\/)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    serve.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    serve.on('close', (code) => reject(new Error(`ts86 serve exited (${code}) before printing a URL:\n${err}`)));
+  });
+}
+
+/** The terminal's text as the DOM holds it (the rows the renderer shows). */
+const screenText = (p: Page) => p.evaluate(() =>
+  [...document.querySelectorAll('.xterm-rows > div')].map((d) => d.textContent ?? '').join('\n').replace(/\u00a0/g, ' '));
+
+async function waitForScreen(p: Page, re: RegExp, timeout = COMMAND_MS): Promise<string> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const text = await screenText(p);
+    if (re.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`no ${re} on the terminal within ${timeout / 1000} s; it shows:\n${text}`);
+    await p.waitForTimeout(200);
+  }
+}
+
+/** Waits for the shell, sampling the MIPS figure while the guest boots; returns the largest seen. */
+async function waitForShell(p: Page): Promise<number> {
+  const deadline = Date.now() + BOOT_MS;
+  let mips = 0;
+  for (;;) {
+    const [stage, figure, message] = await Promise.all([p.textContent('#stage'), p.textContent('#mips'), p.textContent('#message')]);
+    mips = Math.max(mips, Number.parseFloat(figure ?? '') || 0);
+    if (stage?.startsWith('Shell ready')) return mips;
+    if (/Stopped|Not booted/.test(stage ?? '') || Date.now() > deadline) {
+      throw new Error(`the guest did not reach its shell (stage "${stage}", message "${message}"); terminal:\n${await screenText(p)}`);
+    }
+    await p.waitForTimeout(100);
+  }
+}
+
+/** The shell's prompt on the last line: typed input now goes to the shell, not to the boot. */
+const waitForPrompt = (p: Page) => waitForScreen(p, /^\/ # *$/m);
+
+async function newPage(): Promise<Page> {
+  const p = await browser!.newPage({ viewport: { width: 1100, height: 720 } });
+  p.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
+  return p;
+}
+
+test.before(async () => {
+  await defaultGuest();
+  url = await startServe();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  page = await newPage();
+});
+
+test.after(async () => {
+  await browser?.close();
+  serve?.kill();
+});
+
+test('serve: bad options get one line and status 2', async () => {
+  const r = await runCli(['serve', '--port', 'x']);
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /^ts86: serve: --port x: give a port number from 0 to 65535\n$/);
+  const u = await runCli(['serve', '--bogus']);
+  assert.is(u.status, 2);
+  assert.match(u.stderr, /unknown option --bogus/);
+});
+
+test('serve: the page and the guest, with the cross-origin isolation headers', async () => {
+  const g = await defaultGuest();
+  for (const [path, size] of [['', 0], ['guest/bzImage', statSync(g.kernel).size], ['guest/initrd', statSync(g.initrd).size]] as const) {
+    const res = await fetch(url + path);
+    assert.is(res.status, 200, path);
+    assert.is(res.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.is(res.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (size) assert.is(body.length, size, `${path} is served whole`);
+  }
+  assert.is((await fetch(url + 'guest/other')).status, 404);
+  assert.is((await fetch(url + '..%2Fpackage.json')).status, 404);
+});
+
+test('the page boots the default guest at once; a typed command runs; the status shows MIPS', async () => {
+  await page.goto(url);
+  // The keyboard goes to the terminal from the start.
+  assert.ok(await page.evaluate(() => document.activeElement?.closest('.xterm') !== null), 'the terminal has the focus');
+  const mips = await waitForShell(page);
+  assert.ok(mips > 0, `a non-zero MIPS figure while booting (saw ${mips})`);
+  assert.ok(await page.evaluate(() => crossOriginIsolated), 'cross-origin isolated under ts86 serve');
+  assert.match(await page.textContent('#ram') ?? '', /128 MiB, SharedArrayBuffer/);
+  assert.ok(await page.isHidden('#message'), 'no warning when isolated');
+  // The shell computes the answer: the typed line itself shows $((6*7)), only the output shows 42.
+  await waitForPrompt(page);
+  await page.keyboard.type('echo ts86-page-$((6*7)); uname -m\n');
+  const text = await waitForScreen(page, /^ts86-page-42\ni686$/m);
+  assert.match(text, /ts86-guest: ready/);
+  // The output reaches the screen-reader tree too (what assistive technology reads).
+  await page.waitForFunction(() => /ts86-page-42/.test(document.querySelector('.xterm-accessibility-tree')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  // The guest's serial interrupts (IO-APIC pin 4, as its /proc/interrupts says) and its LAPIC timer.
+  await page.keyboard.type('grep -E "ttyS0|LOC" /proc/interrupts\n');
+  await waitForScreen(page, /IO-APIC\s+4-edge\s+ttyS0/);
+  await page.waitForFunction(() => /serial \d+/.test(document.querySelector('#irqs')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  mkdirSync(join(ROOT, 'dist', 'screenshots'), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT });
+  const png = readFileSync(SCREENSHOT);
+  assert.equal([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG file');
+  assert.ok(png.length > 10_000, 'a screenshot with content');
+});
+
+test('pause stops the guest, resume continues it', async () => {
+  await page.click('#pause');
+  assert.is(await page.textContent('#pause'), 'Resume');
+  assert.is(await page.textContent('#mips'), 'paused');
+  await page.keyboard.type('echo after-$((40+2))-resume\n');
+  await page.waitForTimeout(1500);
+  assert.not.match(await screenText(page), /after-42-resume/, 'a paused guest runs nothing');
+  await page.click('#pause');
+  await waitForScreen(page, /^after-42-resume$/m);
+});
+
+test('reset boots the guest again from the start', async () => {
+  await page.click('#reset');
+  await waitForShell(page);
+  const text = await waitForPrompt(page);
+  assert.not.match(text, /after-42-resume/, 'the terminal starts afresh');
+  await page.keyboard.type('echo reset-$((6*7))\n');
+  await waitForScreen(page, /^reset-42$/m);
+});
+
+test('failures: image not found, not a kernel, a guest triple fault', async () => {
+  const p = await newPage();
+  await p.goto(`${url}?kernel=guest/no-such-kernel`);
+  await p.waitForSelector('#message:not([hidden])');
+  assert.match(await p.textContent('#message') ?? '', /kernel guest\/no-such-kernel: image not found on the server \(HTTP 404\)/);
+
+  await p.goto(`${url}?kernel=page.css&initrd=`);
+  await p.waitForFunction(() => /Cannot boot/.test(document.querySelector('#message')?.textContent ?? ''));
+  assert.match(await p.textContent('#message') ?? '', /Cannot boot page\.css: kernel is neither a Linux bzImage nor a Multiboot kernel/);
+
+  // A bare-metal kernel that triple-faults, dropped on the page as a user drops a file.
+  const kernel = assemble('triplefault');
+  const drop = await p.evaluateHandle(({ bytes, name }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], name));
+    return dt;
+  }, { bytes: [...kernel.image], name: 'triplefault.bin' });
+  await p.dispatchEvent('body', 'drop', { dataTransfer: drop });
+  await p.waitForFunction(() => /triple fault/.test(document.querySelector('#message')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  assert.match(await p.textContent('#message') ?? '', /^Guest triple fault: the machine stopped\. Reset boots it again\.$/);
+  assert.match(await screenText(p), /triple fault next/, 'the kernel ran up to its UD2');
+  assert.is(await p.textContent('#stage'), 'Stopped');
+
+  // Files from disk through the form: a file that is not a kernel.
+  await p.click('#choose summary');
+  await p.setInputFiles('#kernel-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('just text\n') });
+  await p.click('#boot-form button[type=submit]');
+  await p.waitForFunction(() => /Cannot boot notes\.txt/.test(document.querySelector('#message')?.textContent ?? ''));
+  await p.close();
+});
+
+test('without cross-origin isolation the page still boots (no SharedArrayBuffer)', async () => {
+  const g = await defaultGuest();
+  const { buildWebIfStale } = await import('../../scripts/build.mjs');
+  let server: Server | null = null;
+  const p = await newPage();
+  try {
+    const plain = await startPageServer({ webDir: await buildWebIfStale(), guest: g, port: 0, isolated: false });
+    server = plain.server;
+    await p.goto(plain.url);
+    assert.not.ok(await p.evaluate(() => crossOriginIsolated));
+    assert.match(await p.textContent('#message') ?? '', /No SharedArrayBuffer: this page is not cross-origin isolated/);
+    await waitForShell(p);
+    assert.match(await p.textContent('#ram') ?? '', /ArrayBuffer \(not shared\)/);
+    await waitForPrompt(p);
+    await p.keyboard.type('echo plain-$((6*7))\n');
+    await waitForScreen(p, /^plain-42$/m);
+  } finally {
+    await p.close();
+    server?.close();
+  }
+});
+
+test.run();
