@@ -41,7 +41,7 @@ const MAX_BLOCKS = 96, MAX_INSNS = 2000;
 let available = true;
 
 /** Counters for the profile mode (scripts/profile.mjs). */
-export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, sourceBytes: 0 };
+export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, sourceBytes: 0, handlerCalls: new Map<string, number>() };
 
 // ---------------------------------------------------------------- pure helpers the generated code calls
 
@@ -494,6 +494,8 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     }
     // Handler call: the CPU state is current while it runs.
     const h = em.bind(`h${bi}_${k}`, ins.fn), i = em.bind(`i${bi}_${k}`, ins);
+    const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
+    codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
     s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; ${h}(c, ${i}); ${RELOAD}`;
     s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!B${bi}.valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
     s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
@@ -567,7 +569,6 @@ export function compileRegion(cpu: CPU, root: Block): void {
     if (e instanceof EvalError) { available = false; return; }
     throw e;
   }
-  (globalThis as any).__src = body;
   const region: Region = { fn, blocks };
   codegenStats.regions++; codegenStats.blocks += blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.sourceBytes += body.length;
   for (const b of blocks) codegenStats.instructions += b.insns.length;

@@ -9,7 +9,7 @@
 // System.map next to the guest build, when there is one). --threshold sets the compile threshold
 // (Infinity: interpreter only); --cpuprofile also writes the raw profile for Chrome DevTools.
 import { Session } from 'node:inspector/promises';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -65,7 +65,10 @@ if (bench) {
 } else {
   const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
   const guest = await ensureGuest({ quiet: true });
-  const syms = loadSymbols(join(dirname(guest.kernel), 'System.map')) ?? loadSymbols(join(dirname(guest.kernel), '..', 'obj-i386', 'System.map'));
+  // The kernel build tree sits beside the cached image (obj-i386*); its System.map names guest functions.
+  const cache = join(dirname(guest.kernel), '..');
+  const maps = [join(dirname(guest.kernel), 'System.map'), ...readdirSync(cache).filter((d) => d.startsWith('obj-i386')).map((d) => join(cache, d, 'System.map'))];
+  const syms = maps.map(loadSymbols).find((x) => x) ?? null;
   let line = '', ready = false;
   const m = new Machine({
     clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
@@ -120,4 +123,6 @@ console.log(report.join('\n'));
 console.log(`\nhost self time, top ${top} of ${(total / 1000).toFixed(0)} ms (generated code shows as "region")`);
 for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
 const s = codegenStats;
+const calls = [...s.handlerCalls].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${v}`).join(', ');
 console.log(`\ncode generator: ${s.regions} regions, ${s.blocks} blocks, ${s.instructions} instructions, ${(s.sourceBytes / 1024).toFixed(0)} KiB of JS, ${s.ms.toFixed(0)} ms generating`);
+console.log(`  instructions compiled as handler calls (handler/opcode, sites): ${calls}`);
