@@ -39,7 +39,7 @@ export interface GuestRun {
  * Boots the guest with the virtual clock and runs `command` the way `ts86 --run` does. Fails
  * rather than hangs: a guest that stops, or runs `guestSeconds` without finishing, throws.
  */
-export async function bootAndRun(command: string, opts: { cmdline?: string; budget?: number; guestSeconds?: number } = {}): Promise<GuestRun> {
+export async function bootAndRun(command: string, opts: { cmdline?: string; budget?: number; guestSeconds?: number; compileThreshold?: number } = {}): Promise<GuestRun> {
   const g = await defaultGuest();
   const serial: number[] = [];
   let session: RunSession | null = null;
@@ -48,6 +48,7 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     kernel: new Uint8Array(readFileSync(g.kernel)),
     initrd: new Uint8Array(readFileSync(g.initrd)),
     cmdline: opts.cmdline,
+    compileThreshold: opts.compileThreshold,
     onSerial: (b) => { serial.push(b); session!.feed(b); },
   });
   session = new RunSession(command, (s) => m.serialInput(new TextEncoder().encode(s)));
