@@ -2,6 +2,7 @@
 import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
 import type { Machine } from './machine.js';
 import { serveMain } from './serve.js';
+import { runSwitch } from './net/switch-main.js';
 
 /** The default guest's /init prints this before starting its shell. */
 export const READY_LINE = 'ts86-guest: ready';
@@ -46,6 +47,7 @@ export class RunSession {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'switch') return runSwitch(argv.slice(1));
   if (argv[0] === 'serve') { try { return await serveMain(argv.slice(1)); } catch (e) { return usage(e); } }
   let o: CliOptions | 'help';
   try { o = parseArgs(argv); } catch (e) { return usage(e); }
