@@ -173,7 +173,7 @@ export class CPU {
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.codePages = opts.mem.codePages;
-    opts.clock.attachInstructionCounter(() => this.retired());
+    opts.clock.attachInstructionCounter(() => this.retired(), (n) => this.stopAt(n));
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
       read: () => BigInt(this.readTsc()),
@@ -814,18 +814,29 @@ export class CPU {
 
   nmi(): void { this.nmiPending = true; this.intrCheck = true; this.exitBlock = true; }
 
-  /** Executes up to `max` instructions (whole blocks; may overshoot by one block). */
+  /** Retired-instruction count at which the current `run` ends (lowered by `stopAt`). */
+  private runLimit = 0;
+
+  /**
+   * Executes up to `max` instructions, exactly: a block is cut short where the budget ends, so a
+   * timer deadline falls on the instruction it names whatever the budget.
+   */
   run(max: number): number {
     const start = this.instructions;
-    const limit = start + max;
-    while (this.instructions < limit && !this.shutdown) {
+    this.runLimit = start + max;
+    while (this.instructions < this.runLimit && !this.shutdown) {
       if ((this.intrCheck || this.halted) && !this.shadow) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) break;
-      this.step(limit);
+      this.step();
     }
     return this.instructions - start;
+  }
+
+  /** Ends the current `run` once `n` instructions have retired in all (a timer armed mid-run). */
+  stopAt(n: number): void {
+    if (n < this.runLimit) { this.runLimit = n; this.exitBlock = true; }
   }
 
   private checkInterrupts(): boolean {
@@ -862,7 +873,7 @@ export class CPU {
    * fault is delivered. Successor blocks are remembered per block so a loop does not look its
    * target up every time; `chainEpoch` invalidates those links when translation can change.
    */
-  private step(limit: number): void {
+  private step(): void {
     let block: Block;
     try {
       block = this.fetchBlock();
@@ -884,7 +895,8 @@ export class CPU {
       this.exitBlock = false;
       let i = 0;
       const compiled = block.compiled;
-      if (compiled !== null && !single) {
+      const left = this.runLimit - this.instructions;
+      if (compiled !== null && !single && insns.length <= left) {
         try {
           i = compiled(this);
         } catch (e) {
@@ -897,7 +909,7 @@ export class CPU {
           return;
         }
       } else {
-        const n = single ? 1 : insns.length;
+        const n = single ? 1 : Math.min(insns.length, left);
         try {
           for (; i < n; i++) {
             const ins = insns[i]!;
@@ -918,7 +930,7 @@ export class CPU {
       }
       this.instructions += i;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
-      if (this.exitBlock || this.instructions >= limit) { this.curBlock = null; return; }
+      if (this.exitBlock || this.instructions >= this.runLimit) { this.curBlock = null; return; }
       const eip = this.eip, epoch = this.chainEpoch;
       let next: Block;
       if (block.s1 !== null && block.s1Eip === eip && block.s1Epoch === epoch && block.s1.valid) next = block.s1;
