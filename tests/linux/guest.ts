@@ -35,6 +35,8 @@ export interface GuestRun {
   guestNs: number;
   /** Guest time from sending the command to its status line. */
   commandNs: number;
+  /** Guest time from sending the command to the first serial line equal to `line`, if it came. */
+  lineNs(line: string): number | undefined;
 }
 
 /**
@@ -51,10 +53,17 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     initrd: new Uint8Array(readFileSync(g.initrd)),
     cmdline: opts.cmdline,
     ...opts.machine,
-    onSerial: (b) => { serial.push(b); session!.feed(b); },
+    onSerial: (b) => {
+      serial.push(b); session!.feed(b);
+      if (b !== 10) { line += String.fromCharCode(b); return; }
+      line = line.replace(/\r$/, '');
+      if (sends >= 2 && !lines.has(line)) lines.set(line, m.clock.now() - sentNs);
+      line = '';
+    },
   });
   // RunSession sends twice: the quiet set-up, then the command, whose guest time is measured.
-  let sends = 0, sentNs = 0;
+  let sends = 0, sentNs = 0, line = '';
+  const lines = new Map<string, number>();
   session = new RunSession(command, (s) => { if (++sends === 2) sentNs = m.clock.now(); m.serialInput(new TextEncoder().encode(s)); });
   const limitNs = (opts.guestSeconds ?? 60) * 1e9;
   const text = () => new TextDecoder('latin1').decode(Uint8Array.from(serial));
@@ -65,7 +74,7 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     if (r !== 'running') throw new Error(`guest ${r} (${m.shutdownReason ?? 'no timer left'}) before the command finished; serial tail:\n${text().slice(-2000)}`);
     if (m.clock.now() > limitNs) throw new Error(`command unfinished after ${limitNs / 1e9} s of guest time; serial tail:\n${text().slice(-2000)}`);
   }
-  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now(), commandNs: m.clock.now() - sentNs };
+  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now(), commandNs: m.clock.now() - sentNs, lineNs: (l) => lines.get(l) };
 }
 
 export interface CliResult { status: number | null; signal: string | null; stdout: string; stderr: string }
