@@ -3,8 +3,8 @@
 // the RTC at odd points and checks that each interrupt arrives on the instruction its deadline
 // names (the LAPIC's) or within one input-clock tick (PIT, RTC). It runs on the whole machine
 // under the virtual clock with slice sizes from 1 instruction to 1 M (its wait loops run long
-// enough to be compiled):
-// every check must pass and the serial output (the recorded times) must be byte-identical.
+// enough to be compiled): every check must pass and the serial output (the recorded times) must be
+// byte-identical.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Machine } from '../../host/machine.js';
