@@ -14,7 +14,7 @@ export class Timer {
   due = Infinity;
   constructor(private readonly clock: Clock, readonly callback: (now: number) => void, readonly name: string) {}
   /** Arm (or re-arm) at absolute guest time `dueNs`. */
-  set(dueNs: number): void { this.due = dueNs; this.clock.timersChanged(); }
+  set(dueNs: number): void { this.due = dueNs; this.clock.timersChanged(); this.clock.armed(dueNs); }
   cancel(): void { this.due = Infinity; this.clock.timersChanged(); }
   get armed(): boolean { return this.due !== Infinity; }
 }
@@ -32,6 +32,7 @@ export class Clock {
   /** Virtual mode: time skipped while halted; the rest comes from the instruction counter. */
   private skippedNs = 0;
   private counter: () => number = () => 0;
+  private stopAt: (instructions: number) => void = () => {};
   private readonly hostStart: number;
   private readonly hostNow: () => number;
 
@@ -55,9 +56,19 @@ export class Clock {
 
   /**
    * Virtual mode: guest time follows this count of retired instructions (the CPU's), so a guest
-   * reading the TSC in a loop sees it move within one run of the CPU.
+   * reading the TSC in a loop sees it move within one run of the CPU. `stopAt(n)` asks the running
+   * CPU to stop once n instructions have retired: a timer armed while the CPU runs fires on time,
+   * whatever run length the host asked for.
    */
-  attachInstructionCounter(counter: () => number): void { this.counter = counter; }
+  attachInstructionCounter(counter: () => number, stopAt: (instructions: number) => void): void {
+    this.counter = counter;
+    this.stopAt = stopAt;
+  }
+
+  /** @internal A timer was armed for `dueNs`. */
+  armed(dueNs: number): void {
+    if (this.mode === 'virtual' && dueNs !== Infinity) this.stopAt(Math.ceil((dueNs - this.skippedNs) / this.nsPerInstruction));
+  }
 
   /** A halted CPU jumps to `t` (virtual mode); in realtime mode the caller sleeps instead. */
   skipTo(t: number): void {

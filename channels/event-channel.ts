@@ -139,10 +139,8 @@ export class SharedEventChannel implements EventChannel {
   }
 
   signal(n = 1): void {
-    const w = this.space.words;
-    Atomics.add(w, this.slot, n);
-    Atomics.add(w, SEQ, 1);
-    Atomics.notify(w, SEQ);
+    Atomics.add(this.space.words, this.slot, n);
+    this.space.kick();
   }
 
   read(): number { return Atomics.exchange(this.space.words, this.slot, 0) >>> 0; }

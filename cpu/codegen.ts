@@ -7,9 +7,10 @@
  * and RAM access, conditions are computed straight from the operands of the instruction that set
  * the flags when that one is in the same block; everything else calls its interpreter handler.
  *
- * Exactness: the region leaves only at the points where the interpreter would end a block (block
- * ends, `exitBlock`), so instruction counts, budget boundaries and therefore the virtual clock are
- * identical with the generator on or off. Faults restore EIP and the instruction count of the
+ * Exactness: the region leaves only where the interpreter would end a block (block ends,
+ * `exitBlock`) or before a block that does not fit in the budget (the interpreter then runs its
+ * head), so instruction counts, budget boundaries and therefore the virtual clock are identical
+ * with the generator on or off. Faults restore EIP and the instruction count of the
  * faulting instruction; code writes, translation and CS changes end the region at the next block
  * boundary (or at once when they hit the running block), as they end the interpreter's chaining.
  * Without `new Function` (a strict CSP) every block stays interpreted.
@@ -21,8 +22,9 @@ import * as O from './ops.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
- * Runs guest code from the block at page offset `po` (c.eip is that block's EIP) for at least that
- * block and until `lim` more instructions have retired at a block end or the code leaves the region.
+ * Runs guest code from the block at page offset `po` (c.eip is that block's EIP; it must fit in
+ * `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
+ * code stays in the region.
  * Returns the instructions retired (c.eip, c.instructions, registers and flags written back), or -1
  * when the state the region was specialized for does not hold (nothing executed: interpret).
  */
@@ -459,7 +461,9 @@ const afterWrite = (bi: number, k: number, en: number) =>
 function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boolean): string {
   const insns = b.insns, last = insns.length - 1;
   const mask = em.code32 ? '| 0' : '& 65535';
-  let s = `case ${po}: {\n`;
+  // A block runs only when it fits in the budget (runs end exactly at their limit; the dispatcher
+  // interprets a block that does not fit).
+  let s = `case ${po}: {\nif (n + ${insns.length} > lim) break L;\n`;
   let fs = UNKNOWN;
   const K = insns.length;
   for (let k = 0; k <= last; k++) {
@@ -469,16 +473,16 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     // Inline direct branches at the end of the block.
     if (isLast && em.code32) {
       const cc = O.JCC32.indexOf(ins.fn);
-      if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${en + (ins.imm | 0)} : ${en}; if (n >= lim) break L; continue;\n}\n`; return s; }
-      if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${en + (ins.imm | 0)}; if (n >= lim) break L; continue;\n}\n`; return s; }
+      if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${en + (ins.imm | 0)} : ${en}; continue;\n}\n`; return s; }
+      if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`; return s; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
         s += `f = ${pos}; { const s = (r4 - 4) | 0, x = (base + ${en}) | 0; ${em.write(2, 's', 4, 'x')} r4 = s; }${afterWrite(bi, k, en + (ins.imm | 0))}\n`;
-        s += `n += ${K}; pc = ${en + (ins.imm | 0)}; if (n >= lim) break L; continue;\n}\n`;
+        s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`;
         return s;
       }
       if (stack32 && ins.fn === O.ret32) {
         s += `f = ${pos}; { ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = (t - base) | 0; }\n`;
-        s += `n += ${K}; if (n >= lim) break L; continue;\n}\n`;
+        s += `n += ${K}; continue;\n}\n`;
         return s;
       }
     }
@@ -489,7 +493,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
       if (inl.writes) s += afterWrite(bi, k, en);
       s += '\n';
       fs = inl.flags;
-      if (isLast) s += `n += ${K}; pc = ${en}; if (n >= lim) break L; continue;\n}\n`;
+      if (isLast) s += `n += ${K}; pc = ${en}; continue;\n}\n`;
       continue;
     }
     // Handler call: the CPU state is current while it runs.
@@ -502,7 +506,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     fs = UNKNOWN;
     if (isLast) {
       const stays = STAYS.has(ins.fn) || !ins.endsBlock;
-      s += `n += ${K}; ${stays ? 'pc = (c.eip - base) | 0; if (n >= lim) break L; continue;' : 'keep = 1; break L;'}\n}\n`;
+      s += `n += ${K}; ${stays ? 'pc = (c.eip - base) | 0; continue;' : 'keep = 1; break L;'}\n}\n`;
     }
   }
   return s;

@@ -178,7 +178,7 @@ export class CPU {
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.codePages = opts.mem.codePages;
-    opts.clock.attachInstructionCounter(() => this.retired());
+    opts.clock.attachInstructionCounter(() => this.retired(), (n) => this.stopAt(n));
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
       read: () => BigInt(this.readTsc()),
@@ -829,18 +829,29 @@ export class CPU {
 
   nmi(): void { this.nmiPending = true; this.intrCheck = true; this.exitBlock = true; }
 
-  /** Executes up to `max` instructions (whole blocks; may overshoot by one block). */
+  /** Retired-instruction count at which the current `run` ends (lowered by `stopAt`). */
+  private runLimit = 0;
+
+  /**
+   * Executes up to `max` instructions, exactly: a block is cut short where the budget ends, so a
+   * timer deadline falls on the instruction it names whatever the budget.
+   */
   run(max: number): number {
     const start = this.instructions;
-    const limit = start + max;
-    while (this.instructions < limit && !this.shutdown) {
+    this.runLimit = start + max;
+    while (this.instructions < this.runLimit && !this.shutdown) {
       if ((this.intrCheck || this.halted) && !this.shadow) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) break;
-      this.step(limit);
+      this.step();
     }
     return this.instructions - start;
+  }
+
+  /** Ends the current `run` once `n` instructions have retired in all (a timer armed mid-run). */
+  stopAt(n: number): void {
+    if (n < this.runLimit) { this.runLimit = n; this.exitBlock = true; }
   }
 
   private checkInterrupts(): boolean {
@@ -877,7 +888,7 @@ export class CPU {
    * fault is delivered. Successor blocks are remembered per block so a loop does not look its
    * target up every time; `chainEpoch` invalidates those links when translation can change.
    */
-  private step(limit: number): void {
+  private step(): void {
     let block: Block;
     try {
       block = this.fetchBlock();
@@ -897,21 +908,23 @@ export class CPU {
       const mask = this.code32 ? -1 : 0xffff;
       this.exitBlock = false;
       let i = 0;
+      const left = this.runLimit - this.instructions;
       const region = block.region;
-      if (region !== null && !single) {
-        // Compiled code retires whole blocks and writes EIP, the count and the state back itself.
+      if (region !== null && !single && insns.length <= left) {
+        // Compiled code runs whole blocks while they fit in the budget and writes EIP, the count
+        // and the state back itself.
         this.curBlock = null;
         this.codeDirty = false;
         let n: number;
         try {
-          n = region.fn(this, limit - this.instructions, block.key & 0xfff);
+          n = region.fn(this, left, block.key & 0xfff);
         } catch (e) {
           if (e !== FAULT) throw e;
           this.handleFault();
           return;
         }
         if (n >= 0) {
-          if (this.exitBlock || this.instructions >= limit) return;
+          if (this.exitBlock || this.instructions >= this.runLimit) return;
           if (!this.chainNext(block)) return;
           block = this.nextBlock!;
           continue;
@@ -921,7 +934,7 @@ export class CPU {
         block.hits = 0;
       }
       this.curBlock = block;
-      const n = single ? 1 : insns.length;
+      const n = single ? 1 : Math.min(insns.length, left);
       try {
         for (; i < n; i++) {
           const ins = insns[i]!;
@@ -941,7 +954,7 @@ export class CPU {
       if (++block.hits === this.compileThreshold) compileRegion(this, block);
       this.instructions += i;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
-      if (this.exitBlock || this.instructions >= limit) { this.curBlock = null; return; }
+      if (this.exitBlock || this.instructions >= this.runLimit) { this.curBlock = null; return; }
       if (!this.chainNext(block)) return;
       block = this.nextBlock!;
     }

@@ -10,12 +10,10 @@ import type { BootStateLike } from '../cpu/index.js';
 /** The CPU's boot entry state (type only: the firmware does not depend on the CPU at run time). */
 export type BootState = BootStateLike;
 
-/** Where the loaders put their structures in low RAM (usable per the e820 map, below the EBDA). */
+/** Where the Linux loader puts its structures in low RAM (usable per the e820 map, below the EBDA). */
 export const BOOT_GDT_ADDR = 0x1000;
 export const BOOT_INFO_ADDR = 0x10000;
 export const BOOT_CMDLINE_ADDR = 0x20000;
-/** End of the low area loaders may use: the reserved EBDA starts at 0x9FC00. */
-export const BOOT_LOW_END = 0x9f000;
 
 /** Selectors the Linux boot protocol names (__BOOT_CS / __BOOT_DS); Multiboot reuses them. */
 export const BOOT_CS = 0x10;

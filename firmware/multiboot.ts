@@ -3,7 +3,7 @@
  * the boot information structure (memory sizes, command line, modules, memory map, loader name).
  */
 import type { PhysicalMemory } from '../bus/memory.js';
-import { BOOT_GDT_ADDR, BOOT_INFO_ADDR, BOOT_LOW_END, type BootState, flatBootState, writeBootGdt } from './boot-state.js';
+import { type BootState, flatBootState, writeBootGdt } from './boot-state.js';
 import { e820Map, EBDA_START, E820_RAM, HIGH_MEMORY } from './e820.js';
 
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
@@ -72,6 +72,9 @@ interface Segment { addr: number; data: Uint8Array; memSize: number }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
+/** Page 0 holds the real-mode IVT and BIOS data area: never loaded over or handed out. */
+const FIRST_FREE = 0x1000;
+
 function aoutSegments(image: Uint8Array, hdr: MultibootHeader): { segments: Segment[]; entry: number } {
   const a = hdr.aout!;
   if (a.loadAddr > a.headerAddr) throw new Error(`Multiboot a.out kludge: load_addr ${hex(a.loadAddr)} is above header_addr ${hex(a.headerAddr)}`);
@@ -110,7 +113,41 @@ function elfSegments(image: Uint8Array): { segments: Segment[]; entry: number } 
   return { segments, entry };
 }
 
-/** Load a Multiboot kernel and its modules, build the info structure, return the entry state. */
+/**
+ * Free guest RAM for the loader's placements: the e820 RAM ranges from FIRST_FREE on, less what
+ * is already taken.
+ */
+class FreeRam {
+  private ranges: { start: number; end: number }[];
+  constructor(ramTop: number) {
+    this.ranges = e820Map(ramTop).filter((e) => e.type === E820_RAM).map((e) => ({ start: Math.max(e.addr, FIRST_FREE), end: e.addr + e.size }));
+  }
+  /** Is [addr, addr+size) inside usable RAM that nothing took yet? */
+  fits(addr: number, size: number): boolean {
+    return this.ranges.some((r) => addr >= r.start && addr + size <= r.end);
+  }
+  take(addr: number, size: number): void {
+    this.ranges = this.ranges.flatMap((r) => {
+      if (addr + size <= r.start || addr >= r.end) return [r];
+      return [{ start: r.start, end: addr }, { start: addr + size, end: r.end }].filter((x) => x.end > x.start);
+    });
+  }
+  /** Lowest `align`-aligned free block of `size` bytes at or above `from`, taken; -1 if none. */
+  alloc(size: number, align: number, from = 0): number {
+    for (const r of this.ranges) {
+      const addr = Math.ceil(Math.max(r.start, from) / align) * align;
+      if (addr + size <= r.end) { this.take(addr, size); return addr; }
+    }
+    return -1;
+  }
+}
+
+/**
+ * Load a Multiboot kernel and its modules, build the info structure, return the entry state. The
+ * kernel may sit anywhere in the RAM the memory map offers (below 1 MiB too, as QEMU allows);
+ * modules go page-aligned above it, and the loader's own structures (boot GDT, info block,
+ * command lines, module list, memory map) into the lowest RAM nothing else uses.
+ */
 export function loadMultiboot(mem: PhysicalMemory, opts: MultibootOptions): BootState & { info: number } {
   const hdr = findMultibootHeader(opts.kernel);
   if (!hdr) throw new Error(`not a Multiboot kernel: no valid header (magic ${hex(MULTIBOOT_HEADER_MAGIC)} with checksum) in the first ${MULTIBOOT_SEARCH} bytes`);
@@ -122,64 +159,62 @@ export function loadMultiboot(mem: PhysicalMemory, opts: MultibootOptions): Boot
   }
   const { segments, entry } = hdr.aout ? aoutSegments(opts.kernel, hdr) : elfSegments(opts.kernel);
   const ramTop = mem.ramSize;
+  const free = new FreeRam(ramTop);
 
   let kernelEnd = 0;
   for (const s of segments) {
     const end = s.addr + s.memSize;
-    if (s.addr < BOOT_LOW_END && end > BOOT_GDT_ADDR) {
-      throw new Error(`Multiboot kernel segment ${hex(s.addr)}-${hex(end)} overlaps low memory the loader uses; link it at 1 MiB or above`);
+    if (s.memSize > 0 && !free.fits(s.addr, s.memSize)) {
+      throw new Error(`Multiboot kernel segment ${hex(s.addr)}-${hex(end)} is not in usable RAM (the first page, the EBDA at ${hex(EBDA_START)}, the legacy hole 0xa0000-0xfffff, above ${hex(ramTop)}) or overlaps another segment`);
     }
-    if (!mem.isRam(s.addr, s.memSize)) throw new Error(`Multiboot kernel segment ${hex(s.addr)}-${hex(end)} is not in RAM (RAM ends at ${hex(ramTop)})`);
+    free.take(s.addr, s.memSize);
     mem.writeBytes(s.addr, s.data);
     mem.writeBytes(s.addr + s.data.length, new Uint8Array(s.memSize - s.data.length));
     kernelEnd = Math.max(kernelEnd, end);
   }
 
-  // Boot information in low memory, bump-allocated.
-  let next = BOOT_INFO_ADDR;
-  const alloc = (size: number, align = 4) => {
-    const addr = Math.ceil(next / align) * align;
-    next = addr + size;
-    if (next > BOOT_LOW_END) throw new Error('Multiboot boot information (command lines, modules) does not fit in low memory');
+  const modules = opts.modules ?? [];
+  const moduleAddrs = modules.map((m, i) => {
+    // Page-aligned above the kernel when there is room, else the lowest free pages anywhere.
+    let addr = free.alloc(Math.max(m.data.length, 1), 4096, kernelEnd);
+    if (addr < 0) addr = free.alloc(Math.max(m.data.length, 1), 4096);
+    if (addr < 0) throw new Error(`Multiboot module ${i + 1} (${m.data.length} bytes) does not fit in free RAM`);
+    mem.writeBytes(addr, m.data);
     return addr;
-  };
-  const putString = (s: string) => {
-    const bytes = new TextEncoder().encode(`${s}\0`);
-    const addr = alloc(bytes.length, 1);
-    mem.writeBytes(addr, bytes);
-    return addr;
-  };
+  });
 
-  const info = alloc(88);
+  // The loader's structures, in one block: GDT, info, module list, memory map, strings.
+  const map = e820Map(ramTop);
+  const strings = [opts.cmdline ?? '', ...modules.map((m) => m.cmdline ?? ''), LOADER_NAME].map((t) => new TextEncoder().encode(`${t}\0`));
+  const size = 32 + 88 + 16 * modules.length + 24 * map.length + strings.reduce((n, b) => n + b.length, 0);
+  const block = free.alloc(size, 16);
+  if (block < 0) throw new Error('no free RAM left for the Multiboot boot information');
+  let next = block;
+  const place = (n: number) => { const a = next; next += n; return a; };
+  const gdtAddr = place(32), info = place(88), table = place(16 * modules.length), mmap = place(24 * map.length);
+  const stringAddrs = strings.map((b) => { const a = place(b.length); mem.writeBytes(a, b); return a; });
+
   const mbi = new Uint8Array(88);
   const dv = new DataView(mbi.buffer);
   let flags = MBI.MEMORY | MBI.CMDLINE | MBI.MMAP | MBI.LOADER_NAME;
   dv.setUint32(4, EBDA_START / 1024, true); // mem_lower: KiB from 0
   dv.setUint32(8, (ramTop - HIGH_MEMORY) / 1024, true); // mem_upper: KiB from 1 MiB to the first hole
-  dv.setUint32(16, putString(opts.cmdline ?? ''), true);
+  dv.setUint32(16, stringAddrs[0]!, true);
 
-  const modules = opts.modules ?? [];
   if (modules.length) {
     flags |= MBI.MODS;
-    const table = alloc(16 * modules.length);
-    let addr = Math.ceil(kernelEnd / 4096) * 4096;
     modules.forEach((m, i) => {
-      if (addr + m.data.length > ramTop) throw new Error(`Multiboot module ${i + 1} (${m.data.length} bytes) does not fit in RAM above the kernel`);
-      mem.writeBytes(addr, m.data);
       const entry = new Uint8Array(16);
       const ev = new DataView(entry.buffer);
-      ev.setUint32(0, addr, true);
-      ev.setUint32(4, addr + m.data.length, true); // mod_end is exclusive, as GRUB does
-      ev.setUint32(8, putString(m.cmdline ?? ''), true);
+      ev.setUint32(0, moduleAddrs[i]!, true);
+      ev.setUint32(4, moduleAddrs[i]! + m.data.length, true); // mod_end is exclusive, as GRUB does
+      ev.setUint32(8, stringAddrs[i + 1]!, true);
       mem.writeBytes(table + 16 * i, entry);
-      addr = Math.ceil((addr + m.data.length) / 4096) * 4096;
     });
     dv.setUint32(20, modules.length, true);
     dv.setUint32(24, table, true);
   }
 
-  const map = e820Map(ramTop);
-  const mmap = alloc(24 * map.length);
   const mm = new Uint8Array(24 * map.length);
   const mv = new DataView(mm.buffer);
   map.forEach((e, i) => {
@@ -191,10 +226,10 @@ export function loadMultiboot(mem: PhysicalMemory, opts: MultibootOptions): Boot
   mem.writeBytes(mmap, mm);
   dv.setUint32(44, mm.length, true);
   dv.setUint32(48, mmap, true);
-  dv.setUint32(64, putString(LOADER_NAME), true);
+  dv.setUint32(64, stringAddrs[strings.length - 1]!, true);
   dv.setUint32(0, flags, true);
   mem.writeBytes(info, mbi);
 
-  const gdt = writeBootGdt(mem, BOOT_GDT_ADDR);
+  const gdt = writeBootGdt(mem, gdtAddr);
   return { ...flatBootState(entry, gdt, { eax: MULTIBOOT_BOOTLOADER_MAGIC, ebx: info }), info };
 }

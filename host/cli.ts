@@ -5,9 +5,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Machine, biosImageProblem, type MachineOptions } from './machine.js';
 import { detectKernel } from '../firmware/index.js';
+import { checkNetOptions, defaultNetOptions, parseHostfwd, parseNet, type NetOptions } from './net/options.js';
 
 const HELP = `usage: ts86 [options]
        ts86 serve [--port N]   serve the browser page and the default guest (see ts86 serve --help)
+       ts86 switch [--port N]  run a WebSocket Ethernet switch for guests (see ts86 switch --help)
   --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
   --initrd FILE        initrd for Linux; for Multiboot each --initrd 'FILE [ARGS]' becomes a module
   --append CMDLINE     kernel command line
@@ -16,8 +18,18 @@ const HELP = `usage: ts86 [options]
   --clock MODE         realtime (default) or virtual (deterministic)
   --timeout SECONDS    stop after this much guest time and exit with status 124
   --run COMMAND        boot, run COMMAND in the guest shell, print its output, exit with its status
-  --no-default-devices leave out the PCI network card (there is none yet)
-  --debug post         print POST codes written to port 0x80
+  --no-default-devices leave out the PCI network card (virtio-net at 00:03.0)
+  --device-model WHERE virtio-net data path: worker (default with the realtime clock) or inline;
+                       --clock virtual runs it inline
+  --virtio-notify HOW  queue kicks: mmio (default) or hypercall (VMCALL numbers listed in a
+                       vendor PCI capability; MMIO notify keeps working)
+  --debug WHAT         post: print POST codes written to port 0x80; virtio: print virtio-net
+                       kick/interrupt/packet counts at exit (repeatable)
+  --net user|ws://HOST:PORT  the network behind the card: the user-mode network (default; gateway
+                       and host 10.0.2.2, DNS 10.0.2.3, DHCP) or a ts86 switch
+  --hostfwd tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT  forward a host port (default address
+                       127.0.0.1) to a guest port (default 10.0.2.15); repeatable
+  --pcap FILE          capture every frame the guest sends and receives (pcap, for tcpdump/tshark)
   -h, --help           this text
 Console: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.`;
 
@@ -32,12 +44,18 @@ export interface CliOptions {
   run?: string;
   defaultDevices: boolean;
   debugPost: boolean;
+  /** Network backend options, serialisable for the device-model worker (host/net/options.ts). */
+  net: NetOptions;
+  /** Where the virtio-net data path runs; undefined: the clock's default. */
+  deviceModel?: 'worker' | 'inline';
+  virtioNotify: 'mmio' | 'hypercall';
+  debugVirtio: boolean;
 }
 
 export class UsageError extends Error {}
 
 export function parseArgs(argv: string[]): CliOptions | 'help' {
-  const o: CliOptions = { initrd: [], memoryMiB: 128, clock: 'realtime', defaultDevices: true, debugPost: false };
+  const o: CliOptions = { net: defaultNetOptions(), initrd: [], memoryMiB: 128, clock: 'realtime', defaultDevices: true, debugPost: false, virtioNotify: 'mmio', debugVirtio: false };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k]!;
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -74,15 +92,37 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       case '--no-default-devices': o.defaultDevices = false; break;
       case '--debug': {
         const v = value();
-        if (v !== 'post') throw new UsageError(`--debug ${v}: the only debug output is "post"`);
-        o.debugPost = true; break;
+        if (v === 'post') o.debugPost = true;
+        else if (v === 'virtio') o.debugVirtio = true;
+        else throw new UsageError(`--debug ${v}: use post or virtio`);
+        break;
       }
+      case '--device-model': {
+        const v = value();
+        if (v !== 'worker' && v !== 'inline') throw new UsageError(`--device-model ${v}: use worker or inline`);
+        o.deviceModel = v; break;
+      }
+      case '--virtio-notify': {
+        const v = value();
+        if (v !== 'mmio' && v !== 'hypercall') throw new UsageError(`--virtio-notify ${v}: use mmio or hypercall`);
+        o.virtioNotify = v; break;
+      }
+      case '--net': o.net.net = netOption(() => parseNet(value())); break;
+      case '--hostfwd': o.net.hostfwd.push(netOption(() => parseHostfwd(value()))); break;
+      case '--pcap': o.net.pcap = value(); break;
       default: throw new UsageError(`unknown option ${a} (see ts86 --help)`);
     }
   }
+  if (o.deviceModel === 'worker' && o.clock === 'virtual') throw new UsageError('--device-model worker needs --clock realtime (the virtual clock runs device models inline)');
+  netOption(() => checkNetOptions(o.net));
   if (o.bios && o.kernel) throw new UsageError('--bios and --kernel exclude each other');
   if (o.bios && o.initrd.length) throw new UsageError('--initrd needs --kernel, not --bios');
   return o;
+}
+
+/** Runs a host/net option parser, reporting its error as a usage error. */
+function netOption<T>(parse: () => T): T {
+  try { return parse(); } catch (e) { throw e instanceof UsageError ? e : new UsageError((e as Error).message); }
 }
 
 function readInput(path: string, what: string): Uint8Array {
@@ -97,6 +137,10 @@ function readInput(path: string, what: string): Uint8Array {
 /** Builds the machine the options describe (the default guest is built on demand). */
 export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptions, 'onSerial' | 'onDebugcon' | 'onPost'>): Promise<Machine> {
   const mo: MachineOptions = { ...hooks, memoryMiB: o.memoryMiB, clock: o.clock, defaultDevices: o.defaultDevices };
+  // The data path in a worker reaches guest RAM through a SharedArrayBuffer.
+  const worker = o.defaultDevices && o.clock === 'realtime' && (o.deviceModel ?? 'worker') === 'worker';
+  mo.sharedRam = worker;
+  mo.virtioNet = { placement: worker ? 'remote' : 'inline', notify: o.virtioNotify };
   let append = o.append;
   if (o.bios) {
     mo.bios = readInput(o.bios, 'BIOS image');

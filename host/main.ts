@@ -2,6 +2,8 @@
 import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
 import type { Machine } from './machine.js';
 import { serveMain } from './serve.js';
+import { runSwitch } from './net/switch-main.js';
+import { startVirtioNetWorker } from './device-model.js';
 
 /** The default guest's /init prints this before starting its shell. */
 export const READY_LINE = 'ts86-guest: ready';
@@ -46,6 +48,7 @@ export class RunSession {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'switch') return runSwitch(argv.slice(1));
   if (argv[0] === 'serve') { try { return await serveMain(argv.slice(1)); } catch (e) { return usage(e); } }
   let o: CliOptions | 'help';
   try { o = parseArgs(argv); } catch (e) { return usage(e); }
@@ -64,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   } catch (e) { return usage(e); }
   const machine = m;
+  const remote = machine.virtioNet?.remote;
+  const dataPathWorker = remote ? startVirtioNetWorker(remote) : null;
   if (o.run !== undefined) session = new RunSession(o.run, (s) => machine.serialInput(new TextEncoder().encode(s)));
 
   const tty = process.stdin.isTTY && !session;
@@ -123,11 +128,14 @@ export async function main(argv: string[]): Promise<number> {
       }
       // setTimeout cannot sleep less than about 1 ms, so shorter waits (and plain yields to the
       // event loop for input) go through setImmediate.
-      if (sleepMs >= 1) setTimeout(tick, sleepMs); else setImmediate(tick);
+      // A halted guest also wakes when a device model in a worker signals a channel.
+      if (sleepMs >= 1) void machine.injector.waitSet.waitAsync(sleepMs).then(tick); else setImmediate(tick);
     };
     tick();
   });
   restore();
+  if (o.debugVirtio && machine.virtioNet) process.stderr.write(`ts86: virtio-net ${JSON.stringify(machine.virtioNet.stats())}\n`);
+  await dataPathWorker?.terminate();
   return status;
 }
 

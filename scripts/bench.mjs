@@ -7,7 +7,8 @@
 // Each engine runs in its own Node process (fresh machine per run); the table shows medians.
 //
 // The `boot` workload boots the default guest (same bzImage + initramfs on every engine) and times
-// each engine from process start to the guest's ready line, as a user waits for it:
+// each engine from process start to the guest's ready line, as a user waits for it (and ts86's
+// browser page in headless Chromium, from opening the page):
 //
 //   node scripts/bench.mjs --bench boot [--boot-runs N]
 //
@@ -344,7 +345,45 @@ async function bootSection() {
     if (c.error) console.log(`  ${e} FAILED: ${c.error}`);
     if (c.countError) console.log(`  ${e} instruction count FAILED: ${c.countError}`);
   }
-  return Object.values(cells).some((c) => c.error || c.countError);
+  const browser = engines.includes('ts86') ? await browserBoot(bootRuns) : null;
+  if (browser?.ms) console.log(`  ts86 in Chromium (the page from \`ts86 serve\`, from opening it to the ready line, downloads included): ${secs(browser.ms)} s (${secs(browser.min)}-${secs(browser.max)}) beside ${cells.ts86?.ms ? secs(cells.ts86.ms) : '-'} s in Node`);
+  else if (browser) console.log(`  ts86 in Chromium: ${browser.error}`);
+  return Object.values(cells).some((c) => c.error || c.countError) || Boolean(browser?.failed);
+}
+
+/**
+ * The default guest booted by the browser page in headless Chromium: \`ts86 serve\` serves it, a
+ * fresh page per run, timed by the page itself from navigation start to the ready line.
+ */
+async function browserBoot(runs) {
+  if (!existsSync('/usr/bin/chromium')) return { error: 'not available (Debian package chromium)' };
+  let chromium;
+  try { ({ chromium } = await import('playwright-core')); } catch (e) { return { error: `not available (npm package playwright-core: ${e.message})` }; }
+  const serve = spawn(process.execPath, [join(ROOT, 'host', 'bin', 'ts86.mjs'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let browser = null;
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      serve.stdout.setEncoding('utf8').on('data', (d) => { out += d; const m = /open (http\S+)/.exec(out); if (m) resolve(m[1]); });
+      serve.on('close', (code) => reject(new Error(`ts86 serve exited with status ${code}`)));
+    });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const ms = [];
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`  booting the guest in Chromium (${i + 1}/${runs})...\n`);
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.waitForSelector('#stage[data-ready-ms]', { timeout: 300_000 });
+      ms.push(Number(await page.getAttribute('#stage', 'data-ready-ms')));
+      await page.close();
+    }
+    return { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms) };
+  } catch (e) {
+    return { error: `FAILED: ${e.message.split('\n')[0]}`, failed: true };
+  } finally {
+    await browser?.close();
+    serve.kill();
+  }
 }
 
 const W = 22;

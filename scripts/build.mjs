@@ -1,5 +1,5 @@
 // Bundles with esbuild, each only when a source is newer than its output: the CLI into
-// dist/ts86.mjs (`buildIfStale`, run by host/bin/ts86.mjs) and the browser page (host/web/: the
+// dist/ts86.mjs (with its device-model worker, dist/virtio-net-worker.mjs) (`buildIfStale`, run by host/bin/ts86.mjs) and the browser page (host/web/: the
 // page, its CPU worker and styles) into dist/web/ (`buildWebIfStale`, run by `ts86 serve`).
 import { statSync, readdirSync, readFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -39,14 +39,19 @@ function writeAtomically(path, contents) {
 export async function buildIfStale() {
   if (!stale(out)) return;
   const esbuild = await import('esbuild');
-  const result = await esbuild.build({
-    entryPoints: [join(root, 'host', 'main.ts')],
+  const bundle = (entry, outfile) => esbuild.build({
+    entryPoints: [join(root, 'host', entry)],
     bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile: out, sourcemap: 'inline', logLevel: 'warning', write: false,
+    outfile, sourcemap: 'inline', logLevel: 'warning', write: false,
     // The guest and page builders find their inputs next to themselves, so they stay separate
     // modules (dist/ and host/ sit at the same depth).
     external: ['ws', '../scripts/build-guest.mjs', '../scripts/build.mjs'],
   });
+  // The device-model worker (host/device-model.ts loads it from beside the CLI bundle), then the
+  // CLI last: its time stamp says when both were built.
+  const worker = await bundle('virtio-net-worker.ts', join(root, 'dist', 'virtio-net-worker.mjs'));
+  writeAtomically(join(root, 'dist', 'virtio-net-worker.mjs'), worker.outputFiles[0].contents);
+  const result = await bundle('main.ts', out);
   writeAtomically(out, result.outputFiles[0].contents);
 }
 

@@ -5,7 +5,9 @@
  */
 import { Machine } from '../machine.js';
 import { detectKernel } from '../../firmware/index.js';
+import { UserNetwork } from '../net/user-network.js';
 import { InterruptStats } from './interrupt-stats.js';
+import { PacketCounter } from './packet-counter.js';
 import type { BootRequest, FromWorker, ToWorker } from './messages.js';
 
 declare const self: {
@@ -22,6 +24,7 @@ const SLICE_MS = 15;
 
 let machine: Machine | null = null;
 let irqs: InterruptStats | null = null;
+let packets: PacketCounter | null = null;
 let paused = false;
 let scheduled = false;
 let stopped = false;
@@ -43,7 +46,11 @@ const flush = () => {
 let statsAt = 0, statsInstructions = 0;
 function report(now: number): void {
   const m = machine!;
-  post({ kind: 'stats', wallMs: now - statsAt, instructions: m.cpu.instructions - statsInstructions, guestMs: m.clock.now() / 1e6, interrupts: irqs!.take() });
+  post({
+    kind: 'stats', wallMs: now - statsAt, instructions: m.cpu.instructions - statsInstructions, guestMs: m.clock.now() / 1e6,
+    interrupts: irqs!.take(), packetsIn: packets!.framesIn, packetsOut: packets!.framesOut,
+  });
+  packets!.framesIn = packets!.framesOut = 0;
   statsAt = now;
   statsInstructions = m.cpu.instructions;
 }
@@ -89,8 +96,12 @@ function boot(req: BootRequest): void {
   let kernelKind: string;
   try { kernelKind = detectKernel(req.kernel); } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
   const sharedRam = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+  // The user-mode network runs here, beside the card: its gateway answers ARP, ping, DHCP and DNS
+  // for names it knows; a page has no host sockets to reach further.
+  packets = new PacketCounter(new UserNetwork());
   try {
     machine = new Machine({
+      virtioNet: { backend: packets },
       kernel: req.kernel, initrd: kernelKind === 'bzimage' ? req.initrd ?? undefined : undefined,
       modules: kernelKind !== 'bzimage' && req.initrd ? [{ data: req.initrd, cmdline: req.initrdName }] : undefined,
       cmdline: req.cmdline, memoryMiB: req.memoryMiB, sharedRam, clock: 'realtime',

@@ -2,7 +2,7 @@
  * Interrupts per source for the page's status line. It sits between the CPU and its interrupt
  * controller and counts acknowledged vectors (what the guest's handlers run, as /proc/interrupts
  * counts them); a report names each vector from the guest's own programming of the local APIC
- * timer and the IO-APIC redirection entries, so no device or irqchip needs a hook.
+ * timer, the IO-APIC redirection entries and the network card's MSI-X table, so no device or irqchip needs a hook.
  */
 import type { InterruptController } from '../../cpu/index.js';
 import type { Machine } from '../machine.js';
@@ -61,6 +61,14 @@ export class InterruptStats implements InterruptController {
       if ((low & (1 << 16)) === 0 && (low & 0xff) >= 0x10 && !names.has(low & 0xff)) names.set(low & 0xff, pinName(pin));
     }
     mem.write(IOAPIC_BASE, 4, regsel);
+    // The network card's MSI-X table holds the vectors its messages carry.
+    const nic = this.machine.virtioNet?.pci;
+    if (nic?.msixEnabled) {
+      for (let v = 0; v < nic.msixVectors; v++) {
+        const vector = nic.msixVector(v).data & 0xff;
+        if (vector >= 0x10 && !names.has(vector)) names.set(vector, 'net (MSI-X)');
+      }
+    }
     return names;
   }
 }

@@ -30,6 +30,9 @@ export interface Stats {
   /** Guest time since boot. */
   guestMs: number;
   interrupts: InterruptRate[];
+  /** Ethernet frames to and from the guest since the last report. */
+  packetsIn: number;
+  packetsOut: number;
 }
 
 /** CPU worker -> page. */

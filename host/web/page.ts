@@ -122,6 +122,8 @@ function watchStages(bytes: Uint8Array): void {
 
 // ---------------------------------------------------------------- status
 
+let packetsIn = 0, packetsOut = 0;
+
 function showStats(s: Stats): void {
   const mips = s.wallMs > 0 ? s.instructions / s.wallMs / 1000 : 0;
   byId('mips').textContent = paused ? 'paused' : mips.toFixed(1);
@@ -131,6 +133,9 @@ function showStats(s: Stats): void {
     .filter((r) => r.rate > 0)
     .sort((a, b) => b.rate - a.rate);
   byId('irqs').textContent = perSec.length ? perSec.map((r) => `${r.source} ${r.rate}`).join(' · ') : 'none';
+  packetsIn += s.packetsIn; packetsOut += s.packetsOut;
+  const rate = (n: number) => (s.wallMs > 0 ? Math.round(n * 1000 / s.wallMs) : 0);
+  byId('net').textContent = `user-mode, gateway 10.0.2.2: packets in ${packetsIn} (${rate(s.packetsIn)}/s), out ${packetsOut} (${rate(s.packetsOut)}/s)`;
 }
 
 // ---------------------------------------------------------------- the machine
@@ -172,6 +177,7 @@ function start(set: BootSet): void {
   pauseBtn.textContent = 'Pause';
   resetBtn.disabled = false;
   stage = -1; tail = '';
+  packetsIn = packetsOut = 0;
   stageEl.textContent = 'Starting the CPU worker';
   delete stageEl.dataset.readyMs;
   bootStart = performance.now();

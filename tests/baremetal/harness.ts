@@ -22,14 +22,15 @@ function run(cmd: string, args: string[]): void {
 
 /**
  * Assembles `name`.asm: `flat` is a raw image (a.out-kludge kernel or ROM), `elf` an ELF32 kernel
- * linked by kernel.ld. `defines` become nasm -D options. Cached by the hash of every input.
+ * linked by kernel.ld at `linkAt` (default 1 MiB). `defines` become nasm -D options. Cached by the
+ * hash of every input.
  */
-export function build(name: string, form: 'flat' | 'elf', defines: Record<string, string | number> = {}): string {
+export function build(name: string, form: 'flat' | 'elf', defines: Record<string, string | number> = {}, linkAt = 0x100000): string {
   const inputs = [`${name}.asm`, 'lib.inc', ...(form === 'elf' ? ['kernel.ld'] : [])];
   const hash = createHash('sha256');
   for (const f of inputs) hash.update(readFileSync(join(HERE, f)));
   const dflags = Object.entries(defines).map(([k, v]) => `-D${k}=${v}`);
-  hash.update(dflags.join(' '));
+  hash.update(dflags.join(' ') + (form === 'elf' ? ` at ${linkAt}` : ''));
   const out = join(CACHE_DIR, `${name}-${hash.digest('hex').slice(0, 16)}.${form === 'elf' ? 'elf' : 'bin'}`);
   if (existsSync(out)) return out;
   mkdirSync(CACHE_DIR, { recursive: true });
@@ -39,7 +40,7 @@ export function build(name: string, form: 'flat' | 'elf', defines: Record<string
   if (form === 'flat') run('nasm', ['-f', 'bin', '-w+error', `-I${HERE}/`, ...dflags, '-o', tmp, src]);
   else {
     run('nasm', ['-f', 'elf32', '-w+error', `-I${HERE}/`, ...dflags, '-o', `${tmp}.o`, src]);
-    run('ld', ['-m', 'elf_i386', '-z', 'max-page-size=0x1000', '-T', join(HERE, 'kernel.ld'), '-o', tmp, `${tmp}.o`]);
+    run('ld', ['-m', 'elf_i386', '-z', 'max-page-size=0x1000', `--defsym=LINK_AT=${linkAt}`, '-T', join(HERE, 'kernel.ld'), '-o', tmp, `${tmp}.o`]);
     rmSync(`${tmp}.o`);
   }
   renameSync(tmp, out);

@@ -106,6 +106,25 @@ test('mbinfo: QEMU -kernel/-initrd give the same report where the specification 
   assert.ok(lines(q.stdout).includes('loader "qemu"'));
 });
 
+// QEMU keeps its own info structure at 0x9000 (hw/i386/multiboot.c), so it boots a kernel linked
+// at 0x20000 but not one whose image covers 0x9000; ts86 places its structures around the kernel.
+for (const at of [0x8000, 0x20000]) {
+  test(`mbinfo linked at 0x${at.toString(16)} (below 1 MiB): runs with its modules${at === 0x20000 ? ', and QEMU gives the same report' : ''}`, () => {
+    const low = build('mbinfo', 'elf', {}, at);
+    const args = ['--initrd', SPEC_A, '--initrd', FILE_B, '--append', APPEND, '-m', String(MIB)];
+    const t = ts86(['--kernel', low, ...args, '--clock', 'virtual']);
+    assert.is(t.stderr, '');
+    assert.is(t.status, EXIT_STATUS);
+    const tr = parse(lines(t.stdout));
+    assert.ok(tr.rest.includes(modLine(0, MOD_A, SPEC_A)) && tr.rest.includes(modLine(1, MOD_B, FILE_B)), t.stdout);
+    assert.ok(tr.rest.includes(`cmdline "${low} ${APPEND}"`), t.stdout);
+    if (!withQemu || at !== 0x20000) return;
+    const q = qemu(['-kernel', low, '-initrd', `${SPEC_A},${FILE_B}`, '-append', APPEND, '-m', String(MIB)]);
+    assert.is(q.status, EXIT_STATUS, `QEMU status; stderr: ${q.stderr}`);
+    assert.equal(tr.rest, parse(lines(q.stdout)).rest);
+  });
+}
+
 test('mbinfo: QEMU without modules — mods_count 0 where ts86 leaves the mods flag clear', () => {
   if (!withQemu) return;
   const t = ts86(['--kernel', KERNEL, '-m', '64', '--clock', 'virtual']);

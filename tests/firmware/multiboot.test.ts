@@ -200,5 +200,37 @@ test('refused: no header, bad checksum, video mode requirement, ELF without head
   err(() => detectKernel(elf), /ELF file without a Multiboot header/);
 });
 
+/** The a.out test kernel loaded at `org` with its bss ending `bss` bytes after the image. */
+const aoutAt = (name: string, org: number, bss: number) =>
+  new Uint8Array(readFileSync(nasm(name, AOUT_SRC.replace('org 0x200000', `org 0x${org.toString(16)}`).replace('load_end + 0x3000', `load_end + 0x${bss.toString(16)}`), 'bin')));
+
+test('below 1 MiB: a kernel filling low RAM loads; modules and the loader structures go where it is not', () => {
+  const m = new PhysicalMemory(32 * MiB);
+  // 0x1000 up to 0x9F000: every low page the memory map offers except the last one.
+  const image = aoutAt('low', 0x1000, 0x9e000 - 0x1000 - 0x40);
+  const mod = new Uint8Array(5000).fill(0x5a);
+  const st = loadMultiboot(m, { kernel: image, modules: [{ data: mod, cmdline: 'm' }], cmdline: 'c' });
+  const kernel: [number, number] = [0x1000, 0x9e000];
+  const info = checkCommon(m, st);
+  assert.is(info.cmdline, 'c');
+  assert.is(info.mods[0]!.string, 'm');
+  const overlaps = (a: number, len: number) => a < kernel[1] && a + len > kernel[0];
+  assert.not.ok(overlaps(st.info, 88), 'info block');
+  assert.not.ok(overlaps(st.gdt.base, st.gdt.limit + 1), 'boot GDT');
+  assert.not.ok(overlaps(info.mods[0]!.start, mod.length), 'module');
+  assert.is(info.mods[0]!.start % 4096, 0, 'module page-aligned');
+  assert.ok(m.ram.subarray(info.mods[0]!.start, info.mods[0]!.end).every((b) => b === 0x5a));
+  assert.ok(m.ram.subarray(0x1000 + image.length, 0x9e000).every((b) => b === 0), 'the kernel bss is intact');
+});
+
+test('below 1 MiB: refused only where a segment meets a firmware area or leaves RAM', () => {
+  const m = new PhysicalMemory(8 * MiB);
+  const err = (f: () => unknown) => { try { f(); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /is not in usable RAM/); } };
+  err(() => loadMultiboot(m, { kernel: aoutAt('ebda', 0x9f000, 0x1000) })); // bss into the EBDA at 0x9FC00
+  err(() => loadMultiboot(m, { kernel: aoutAt('hole', 0xa0000, 0x100) })); // the legacy hole
+  err(() => loadMultiboot(m, { kernel: aoutAt('page0', 0x0, 0x100) })); // the IVT and BIOS data area
+  assert.is(loadMultiboot(m, { kernel: aoutAt('low8k', 0x8000, 0x100) }).eip, 0x8060);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedGuest, ensureGuest, type GuestPaths } from '../../scripts/build-guest.mjs';
-import { Machine } from '../../host/machine.js';
+import { Machine, type MachineOptions } from '../../host/machine.js';
 import { RunSession } from '../../host/main.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,13 +33,17 @@ export interface GuestRun {
   status: number;
   instructions: number;
   guestNs: number;
+  /** Guest time from sending the command to its status line. */
+  commandNs: number;
+  /** Guest time from sending the command to the first serial line equal to `line`, if it came. */
+  lineNs(line: string): number | undefined;
 }
 
 /**
  * Boots the guest with the virtual clock and runs `command` the way `ts86 --run` does. Fails
  * rather than hangs: a guest that stops, or runs `guestSeconds` without finishing, throws.
  */
-export async function bootAndRun(command: string, opts: { cmdline?: string; budget?: number; guestSeconds?: number; compileThreshold?: number } = {}): Promise<GuestRun> {
+export async function bootAndRun(command: string, opts: { cmdline?: string; budget?: number; guestSeconds?: number; machine?: Partial<MachineOptions> } = {}): Promise<GuestRun> {
   const g = await defaultGuest();
   const serial: number[] = [];
   let session: RunSession | null = null;
@@ -48,10 +52,19 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     kernel: new Uint8Array(readFileSync(g.kernel)),
     initrd: new Uint8Array(readFileSync(g.initrd)),
     cmdline: opts.cmdline,
-    compileThreshold: opts.compileThreshold,
-    onSerial: (b) => { serial.push(b); session!.feed(b); },
+    ...opts.machine,
+    onSerial: (b) => {
+      serial.push(b); session!.feed(b);
+      if (b !== 10) { line += String.fromCharCode(b); return; }
+      line = line.replace(/\r$/, '');
+      if (sends >= 2 && !lines.has(line)) lines.set(line, m.clock.now() - sentNs);
+      line = '';
+    },
   });
-  session = new RunSession(command, (s) => m.serialInput(new TextEncoder().encode(s)));
+  // RunSession sends twice: the quiet set-up, then the command, whose guest time is measured.
+  let sends = 0, sentNs = 0, line = '';
+  const lines = new Map<string, number>();
+  session = new RunSession(command, (s) => { if (++sends === 2) sentNs = m.clock.now(); m.serialInput(new TextEncoder().encode(s)); });
   const limitNs = (opts.guestSeconds ?? 60) * 1e9;
   const text = () => new TextDecoder('latin1').decode(Uint8Array.from(serial));
   for (let slices = 1; !session.done; slices++) {
@@ -61,7 +74,7 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     if (r !== 'running') throw new Error(`guest ${r} (${m.shutdownReason ?? 'no timer left'}) before the command finished; serial tail:\n${text().slice(-2000)}`);
     if (m.clock.now() > limitNs) throw new Error(`command unfinished after ${limitNs / 1e9} s of guest time; serial tail:\n${text().slice(-2000)}`);
   }
-  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now() };
+  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now(), commandNs: m.clock.now() - sentNs, lineNs: (l) => lines.get(l) };
 }
 
 export interface CliResult { status: number | null; signal: string | null; stdout: string; stderr: string }

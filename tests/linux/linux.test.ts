@@ -116,7 +116,7 @@ test('virtual clock: the same serial stream and instruction count with the code 
   // Compiled code retires exactly the instructions the interpreter would, block for block.
   const a = await defaultBoot();
   for (const compileThreshold of [Infinity, 40]) {
-    const b = await bootAndRun(DEFAULT_COMMAND, { compileThreshold });
+    const b = await bootAndRun(DEFAULT_COMMAND, { machine: { compileThreshold } });
     assert.ok(Buffer.compare(a.serial, b.serial) === 0,
       `serial streams differ with compile threshold ${compileThreshold}, first difference at ${firstDifference(a.serial, b.serial)}`);
     assert.is(b.instructions, a.instructions, `guest instruction counts differ with compile threshold ${compileThreshold}`);

@@ -1,7 +1,8 @@
 // The browser page in real headless Chromium (Debian's `chromium`, driven by playwright-core):
 // `ts86 serve` serves it cross-origin isolated, it boots the default guest to a shell at once, a
-// command typed into the terminal runs in the guest and its output appears in the DOM, the status
-// shows the CPU's speed and the interrupts the guest takes, pause/resume and reset work, every
+// command typed into the terminal runs in the guest and its output appears in the DOM, the guest
+// pings the user-mode network's gateway inside the page, the status shows the CPU's speed, the
+// interrupts the guest takes and its packets, pause/resume and reset work, every
 // failure gets its message, and the page also boots without cross-origin isolation.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -132,6 +133,14 @@ test('the page boots the default guest at once; a typed command runs; the status
   await page.keyboard.type('grep -E "ttyS0|LOC" /proc/interrupts\n');
   await waitForScreen(page, /IO-APIC\s+4-edge\s+ttyS0/);
   await page.waitForFunction(() => /serial \d+/.test(document.querySelector('#irqs')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  // The user-mode network runs inside the page: the guest pings its gateway through the NIC.
+  // Its card interrupts through MSI-X, as the guest's /proc/interrupts says and the status shows.
+  const msix = page.waitForFunction(() => /net \(MSI-X\) \d+/.test(document.querySelector('#irqs')?.textContent ?? ''), null, { timeout: COMMAND_MS, polling: 50 }).then(() => true, () => false);
+  await page.keyboard.type('ping -c 3 10.0.2.2; grep -c PCI-MSI.*virtio0-input /proc/interrupts\n');
+  await waitForScreen(page, /3 packets transmitted, 3 packets received, 0% packet loss/, COMMAND_MS);
+  await waitForScreen(page, /^[1-9]$/m);
+  assert.ok(await msix, `the status named the card's MSI-X interrupts (it shows: ${await page.textContent('#irqs')})`);
+  await page.waitForFunction(() => /packets in [1-9]\d* .*out [1-9]/.test(document.querySelector('#net')?.textContent ?? ''), null, { timeout: COMMAND_MS });
   mkdirSync(join(ROOT, 'dist', 'screenshots'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   const png = readFileSync(SCREENSHOT);

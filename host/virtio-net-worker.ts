@@ -1,0 +1,23 @@
+/**
+ * Worker entry of the virtio-net data path (`--device-model worker`): rebuilds it from the
+ * descriptor the Machine made (shared RAM, control block, channels), puts the user-mode network
+ * behind it, and serves kicks until the CPU side terminates the worker. Waiting is asynchronous
+ * so the network's host sockets keep being served by this thread's event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { remoteDataPath, type RemoteDataPath } from '../devices/virtio-net/index.js';
+import { UserNetwork } from './net/user-network.js';
+
+const log = (line: string): void => parentPort?.postMessage({ log: line });
+const { dataPath, waitSet } = remoteDataPath(workerData as RemoteDataPath, new UserNetwork({ log }), log);
+
+async function serve(): Promise<never> {
+  for (;;) {
+    // Bounded batches: between them the event loop delivers host network traffic.
+    for (let i = 0; i < 64 && dataPath.poll(); i++);
+    await waitSet.waitAsync();
+  }
+}
+// A pending Atomics.waitAsync does not keep a worker alive; the port to the CPU thread does.
+parentPort?.on('message', () => {});
+void serve();
