@@ -16,7 +16,8 @@
  * Without `new Function` (a strict CSP) every block stays interpreted.
  */
 import type { CPU } from './cpu.js';
-import type { Block, Insn } from './decode.js';
+import type { Block, Handler, Insn } from './decode.js';
+import { FAULT } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
@@ -25,15 +26,26 @@ import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
  * Runs guest code from the block at page offset `po` (c.eip is that block's EIP; it must fit in
  * `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
  * code stays in the region.
- * Returns the instructions retired (c.eip, c.instructions, registers and flags written back), or -1
- * when the state the region was specialized for does not hold (nothing executed: interpret).
+ * Returns the instructions retired (c.eip, c.instructions, registers and flags written back); -1
+ * when the state the region was specialized for does not hold (nothing executed: interpret); -2
+ * after a fault (the state, EIP and count are those of the faulting instruction; deliver it).
  */
 export type RegionFn = (c: CPU, lim: number, po: number) => number;
 
 export interface Region {
   fn: RegionFn;
   blocks: Block[];
+  /** Calls so far, up to REGION_WARMUP. */
+  calls: number;
 }
+
+/**
+ * The first calls of a region get a small budget so that every path out of it (not just the
+ * loop) runs in the engine's bytecode tier first: code optimized while the first call is still
+ * looping (on-stack replacement) would otherwise lack feedback for the exits and deoptimize at
+ * each of them again and again. Leaving early at a block boundary changes nothing the guest sees.
+ */
+export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
 /** Executions after which a block is compiled into a region. */
 export const HOT_BLOCK = 2000;
@@ -68,9 +80,12 @@ function mat(f: number, m: number, k: number, a: number, b: number, r: number, t
   if (m & OF) f |= lof(k, a, b, r, t) ? OF : 0;
   return f;
 }
-function rd32u(ram: Uint8Array, p: number): number { return ram[p]! | (ram[p + 1]! << 8) | (ram[p + 2]! << 16) | (ram[p + 3]! << 24); }
-function wr32u(ram: Uint8Array, p: number, v: number): void { ram[p] = v; ram[p + 1] = v >> 8; ram[p + 2] = v >> 16; ram[p + 3] = v >> 24; }
-
+// A handler's fault sets `c.pendingFault` instead of unwinding through the region, so the region
+// function needs no exception handler (one around its loop makes the engine's optimizing compiler
+// take seconds on a large region).
+function caught(c: CPU, e: unknown): void { if (e !== FAULT) throw e; c.pendingFault = true; }
+/** An interpreter handler; its fault, like the others, is left in `c.pendingFault`. */
+function call(c: CPU, h: Handler, i: Insn): void { try { h(c, i); } catch (e) { caught(c, e); } }
 // ---------------------------------------------------------------- what the generator knows about the flags
 
 /** The flag producer of the instructions emitted so far in this block, when known statically. */
@@ -179,6 +194,8 @@ function eaSrc(ins: Insn): string | null {
   return null;
 }
 
+const getReg = (size: number, r: number) => (size === 4 ? `r${r}` : size === 2 ? `(r${r} & 65535)` : reg8(r));
+const setReg = (size: number, r: number, v: string) => (size === 4 ? `r${r} = ${v};` : size === 2 ? `r${r} = (r${r} & -65536) | ((${v}) & 65535);` : setReg8(r, v));
 const reg8 = (r: number) => (r < 4 ? `(r${r} & 255)` : `((r${r - 4} >> 8) & 255)`);
 const setReg8 = (r: number, v: string) => (r < 4 ? `r${r} = (r${r} & -256) | ((${v}) & 255);` : `r${r - 4} = (r${r - 4} & -65281) | (((${v}) & 255) << 8);`);
 
@@ -196,6 +213,13 @@ class Emitter {
 
   bind(name: string, value: unknown): string { this.params.push(name); this.args.push(value); return name; }
 
+  /**
+   * The side exit of the instruction being emitted: leave the region before it, and let the
+   * interpreter run the rest of its block (a TLB miss, a segment-limit violation, a write to a page
+   * holding decoded code: the slow paths, the faults and the code invalidation all happen there).
+   */
+  exit = '';
+
   /** Linear address of seg:off for an access of `size` bytes (statements, result in `l`). */
   lin(seg: number, off: string, size: number, write: boolean, l: string): string {
     const c = this.cpu;
@@ -203,41 +227,54 @@ class Emitter {
     if (flat && seg < 6) { this.flatNeed |= 1 << seg; return `const ${l} = ${off};`; }
     this.checkedSegs.add(seg);
     const o = this.tmp('o'), w = write ? 'w' : 'r';
-    return `const ${o} = ${off} >>> 0; if (${o} < ${w}lo${seg} || ${o} + ${size - 1} > ${w}hi${seg}) c.segCheck${write ? 'W' : 'R'}(${seg}, ${o}, ${size}); const ${l} = (sb${seg} + ${o}) | 0;`;
+    return `const ${o} = ${off} >>> 0; if (${o} < ${w}lo${seg} || ${o} + ${size - 1} > ${w}hi${seg}) ${this.exit} const ${l} = (sb${seg} + ${o}) | 0;`;
   }
 
-  /** Statements reading `size` bytes at seg:off into a new const `v`. */
+  /** Statements reading `size` bytes at seg:off into a new variable `v` (RAM through the TLB, else the side exit). */
   read(seg: number, off: string, size: number, v: string): string {
     const l = this.tmp('l'), e = this.tmp('e'), p = this.tmp('p');
     let s = this.lin(seg, off, size, false, l) + ` const ${e} = tlb[${l} >>> 12]; let ${v};`;
     if (size === 4) {
-      s += ` if ((${e} & rM) === rB && (${l} & 4095) <= 4092) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = (${p} & 3) === 0 ? ram32[${p} >> 2] : rd32u(ram, ${p}); } else ${v} = c.readLin32(${l});`;
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) <= 4092) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = (${p} & 3) === 0 ? ram32[${p} >> 2] : ram[${p}] | (ram[${p} + 1] << 8) | (ram[${p} + 2] << 16) | (ram[${p} + 3] << 24); } else ${this.exit}`;
     } else if (size === 2) {
-      s += ` if ((${e} & rM) === rB && (${l} & 4095) !== 4095) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = ram[${p}] | (ram[${p} + 1] << 8); } else ${v} = c.readLin16(${l});`;
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) !== 4095) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = ram[${p}] | (ram[${p} + 1] << 8); } else ${this.exit}`;
     } else {
-      s += ` if ((${e} & rM) === rB) ${v} = ram[(${e} & -4096) | (${l} & 4095)]; else ${v} = c.readLin8(${l});`;
+      s += ` if ((${e} & rM) === rB) ${v} = ram[(${e} & -4096) | (${l} & 4095)]; else ${this.exit}`;
     }
     return s;
   }
 
-  /** Statements writing `val` (size bytes) at seg:off; sets `cw` when the write hit decoded code. */
+  /** Statements writing `val` (size bytes; a local or a constant) at seg:off, or taking the side exit. */
   write(seg: number, off: string, size: number, val: string): string {
     const l = this.tmp('l'), e = this.tmp('e'), p = this.tmp('p');
     let s = this.lin(seg, off, size, true, l) + ` const ${e} = tlb[${l} >>> 12];`;
-    const inv = `if (cp[${p} >>> 12]) { c.invalidateCode(${p}, ${size}); cw = 1; }`;
-    if (size === 4) {
-      s += ` if ((${e} & wM) === wB && (${l} & 4095) <= 4092) { const ${p} = (${e} & -4096) | (${l} & 4095); ${inv} if ((${p} & 3) === 0) ram32[${p} >> 2] = ${val}; else wr32u(ram, ${p}, ${val}); } else { c.writeLin32(${l}, ${val}); cw = 1; }`;
-    } else if (size === 2) {
-      s += ` if ((${e} & wM) === wB && (${l} & 4095) !== 4095) { const ${p} = (${e} & -4096) | (${l} & 4095); ${inv} ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8; } else { c.writeLin16(${l}, ${val}); cw = 1; }`;
-    } else {
-      s += ` if ((${e} & wM) === wB) { const ${p} = (${e} & -4096) | (${l} & 4095); ${inv} ram[${p}] = ${val}; } else { c.writeLin8(${l}, ${val}); cw = 1; }`;
-    }
+    const fast = `(${e} & wM) === wB${size === 4 ? ` && (${l} & 4095) <= 4092` : size === 2 ? ` && (${l} & 4095) !== 4095` : ''}`;
+    s += ` if (!(${fast})) ${this.exit} const ${p} = (${e} & -4096) | (${l} & 4095); if (cp[${p} >>> 12]) ${this.exit}`;
+    if (size === 4) s += ` if ((${p} & 3) === 0) ram32[${p} >> 2] = ${val}; else { ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8; ram[${p} + 2] = (${val}) >> 16; ram[${p} + 3] = (${val}) >> 24; }`;
+    else if (size === 2) s += ` ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8;`;
+    else s += ` ram[${p}] = ${val};`;
     return s;
   }
 }
 
 const SET_LAZY = (kind: Lazy, a: string, b: string, r: string, top: number) => `lk = ${kind}; la = ${a}; lb = ${b}; lr = ${r}; lt = ${top}; lm = ${ARITH};`;
 const SET_LOGIC = (r: string, top: number) => `fl &= ~(${CF | OF | AF} | lm); lr = ${r}; lt = ${top}; la = 0; lb = 0; lm = ${SF | ZF | PF};`;
+
+/**
+ * A 32-bit shift or rotate (op as in the ModRM reg field, not RCL/RCR) of local `x` by the
+ * non-zero count `n` (1..31), with the flags the interpreter computes. ROL/ROR set only CF and OF:
+ * those two leave the lazy set and the rest stays as it was.
+ */
+function shiftSrc(op: number, x: string, r: string): string {
+  const cfOf = (cf: string, of: string) => `const cf = ${cf}; lm &= ${~(CF | OF)}; fl = (fl & ${~(CF | OF)}) | cf | (${of} ? ${OF} : 0);`;
+  switch (op) {
+    case 0: return `const ${r} = (${x} << sc) | (${x} >>> (32 - sc)); ${x} = ${r}; ${cfOf(`${r} & 1`, `(((${r} >>> 31) ^ cf) & 1)`)}`;
+    case 1: return `const ${r} = (${x} >>> sc) | (${x} << (32 - sc)); ${x} = ${r}; ${cfOf(`${r} >>> 31`, `((cf ^ (${r} >>> 30)) & 1)`)}`;
+    case 4: case 6: return `const a = ${x}, ${r} = a << sc; ${x} = ${r}; const cf = (a >>> (32 - sc)) & 1; ${SET_LOGIC(r, 31)} fl |= cf | ((((${r} >>> 31) ^ cf) & 1) ? ${OF} : 0);`;
+    case 5: return `const a = ${x}, ${r} = a >>> sc; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= ((a >>> (sc - 1)) & 1) | (a < 0 ? ${OF} : 0);`;
+    default: return `const a = ${x}, ${r} = a >> sc; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= (a >> (sc - 1)) & 1;`;
+  }
+}
 
 /** An ALU op on values a, b: `calc` declares the result `r`, `flag` commits the flags. */
 function aluOp(op: number, a: string, b: string, r: string, top: number, fs: FlagState): { calc: string; flag: string; flags: FlagState } {
@@ -260,7 +297,7 @@ function aluOp(op: number, a: string, b: string, r: string, top: number, fs: Fla
   }
 }
 
-interface InsnOut { code: string; flags: FlagState; faults: boolean; writes: boolean }
+interface InsnOut { code: string; flags: FlagState }
 
 /**
  * Inline source for one instruction, or null when the handler is called. Registers are the locals
@@ -268,7 +305,7 @@ interface InsnOut { code: string; flags: FlagState; faults: boolean; writes: boo
  */
 function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): InsnOut | null {
   const f = ins.fn;
-  const out = (code: string, flags: FlagState = fs, faults = false, writes = false): InsnOut => ({ code, flags, faults, writes });
+  const out = (code: string, flags: FlagState = fs): InsnOut => ({ code, flags });
   const v = em.tmp('v'), r = em.tmp('r');
   const ea = () => eaSrc(ins);
 
@@ -279,29 +316,31 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
   if (f === O.movRImmRm && ins.size === 4) return out(`r${ins.rm} = ${ins.imm | 0};`);
   if (f === O.nop) return out('');
   if (f === O.lea32) { const a = ea(); return a === null ? null : out(`r${ins.reg} = ${a};`); }
-  if (f === O.mov32RM) { const a = ea(); return a === null ? null : out(`${em.read(ins.seg, a, 4, v)} r${ins.reg} = ${v};`, fs, true); }
-  if (f === O.mov32MR) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `r${ins.reg}`), fs, true, true); }
-  if (f === O.mov32MImm) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `${ins.imm | 0}`), fs, true, true); }
-  if ((f === O.movRM || f === O.movMR) && ins.size === 1) {
+  if (f === O.mov32RM) { const a = ea(); return a === null ? null : out(`${em.read(ins.seg, a, 4, v)} r${ins.reg} = ${v};`, fs); }
+  if (f === O.mov32MR) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `r${ins.reg}`), fs); }
+  if (f === O.mov32MImm) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `${ins.imm | 0}`), fs); }
+  if (f === O.movRM || f === O.movMR) {
     const a = ea(); if (a === null) return null;
-    if (f === O.movRM) return out(`${em.read(ins.seg, a, 1, v)} ${setReg8(ins.reg, v)}`, fs, true);
-    return out(em.write(ins.seg, a, 1, reg8(ins.reg)), fs, true, true);
+    const size = ins.size;
+    if (f === O.movRM) return out(`${em.read(ins.seg, a, size, v)} ${setReg(size, ins.reg, v)}`, fs);
+    return out(em.write(ins.seg, a, size, getReg(size, ins.reg)), fs);
   }
-  if (f === O.movMImm && ins.size === 1) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 1, `${ins.imm & 255}`), fs, true, true); }
+  if (f === O.movMImm && ins.size === 2) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 2, `${ins.imm & 0xffff}`), fs); }
+  if (f === O.movMImm && ins.size === 1) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 1, `${ins.imm & 255}`), fs); }
   if (f === O.movRImm && ins.size === 1) return out(setReg8(ins.reg, `${ins.imm & 255}`));
   if (f === O.movRR && ins.size === 1) return out(setReg8(ins.rm, reg8(ins.reg)));
   if (f === O.movRRrev && ins.size === 1) return out(setReg8(ins.reg, reg8(ins.rm)));
   if (f === O.movzx8_32R) return out(`r${ins.reg} = ${reg8(ins.rm)};`);
   if (f === O.movzx8_32M || f === O.movzx16_32M) {
     const a = ea(); if (a === null) return null;
-    return out(`${em.read(ins.seg, a, f === O.movzx8_32M ? 1 : 2, v)} r${ins.reg} = ${v};`, fs, true);
+    return out(`${em.read(ins.seg, a, f === O.movzx8_32M ? 1 : 2, v)} r${ins.reg} = ${v};`, fs);
   }
   if (f === O.movzx && ins.size === 4 && !ins.mem && ins.imm === 2) return out(`r${ins.reg} = r${ins.rm} & 65535;`);
   if (f === O.movsx && ins.size === 4) {
     const sh = ins.imm === 1 ? 24 : 16;
     if (!ins.mem) return out(`r${ins.reg} = ${ins.imm === 1 ? `(${reg8(ins.rm)} << 24) >> 24` : `(r${ins.rm} << 16) >> 16`};`);
     const a = ea(); if (a === null) return null;
-    return out(`${em.read(ins.seg, a, ins.imm, v)} r${ins.reg} = (${v} << ${sh}) >> ${sh};`, fs, true);
+    return out(`${em.read(ins.seg, a, ins.imm, v)} r${ins.reg} = (${v} << ${sh}) >> ${sh};`, fs);
   }
   if (f === O.cwd && ins.size === 4) return out('r2 = r0 >> 31;');
   if (f === O.cbw && ins.size === 4) return out('r0 = (r0 << 16) >> 16;');
@@ -317,10 +356,10 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     if (f === O.push32r || f === O.pushImm) {
       const val = f === O.push32r ? `r${ins.reg}` : `${ins.imm | 0}`;
       // PUSH ESP pushes the value before the decrement.
-      return out(`{ const s = (r4 - 4) | 0, x = ${val}; ${em.write(2, 's', 4, 'x')} r4 = s; }`, fs, true, true);
+      return out(`{ const s = (r4 - 4) | 0, x = ${val}; ${em.write(2, 's', 4, 'x')} r4 = s; }`, fs);
     }
-    if (f === O.pop32r) return out(`{ ${em.read(2, 'r4', 4, v)} r4 = (r4 + 4) | 0; r${ins.reg} = ${v}; }`, fs, true);
-    if (f === O.leave) return out(`{ ${em.read(2, 'r5', 4, v)} r4 = (r5 + 4) | 0; r5 = ${v}; }`, fs, true);
+    if (f === O.pop32r) return out(`{ ${em.read(2, 'r4', 4, v)} r4 = (r4 + 4) | 0; r${ins.reg} = ${v}; }`, fs);
+    if (f === O.leave) return out(`{ ${em.read(2, 'r5', 4, v)} r4 = (r5 + 4) | 0; r5 = ${v}; }`, fs);
   }
 
   // ALU.
@@ -345,7 +384,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
   if (op >= 0) {
     const a = ea(); if (a === null) return null;
     const x = alu(op, `r${ins.reg}`, v, 31);
-    return out(`{ ${em.read(ins.seg, a, 4, v)} ${x.calc} ${x.flag} ${op === 7 ? '' : `r${ins.reg} = ${r};`} }`, x.flags, true);
+    return out(`{ ${em.read(ins.seg, a, 4, v)} ${x.calc} ${x.flag} ${op === 7 ? '' : `r${ins.reg} = ${r};`} }`, x.flags);
   }
   const memAlu = (op: number, size: number, src: string): InsnOut | null => {
     const a = ea(); if (a === null) return null;
@@ -353,7 +392,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     const x = alu(op, v, src, TOP[size]!);
     const store = op === 7 ? '' : em.write(ins.seg, off, size, r);
     // The write may fault: flags are committed after it.
-    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, size, v)} ${x.calc} ${store} ${x.flag} }`, x.flags, true, op !== 7);
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, size, v)} ${x.calc} ${store} ${x.flag} }`, x.flags);
   };
   op = O.ALU_MR32.indexOf(f);
   if (op >= 0) return memAlu(op, 4, `r${ins.reg}`);
@@ -367,7 +406,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     const body = `${x.calc} ${x.flag} ${ins.op === 7 ? '' : setReg8(dst, r)}`;
     if (f !== O.aluRM) return out(`{ ${body} }`, x.flags);
     const a = ea(); if (a === null) return null;
-    return out(`{ ${em.read(ins.seg, a, 1, v)} ${body} }`, x.flags, true);
+    return out(`{ ${em.read(ins.seg, a, 1, v)} ${body} }`, x.flags);
   }
 
   // TEST.
@@ -380,7 +419,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     if (f === O.testAccImm) return out(`{ const ${r} = ${get(0)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
     if (!ins.mem) return out(`{ const ${r} = ${get(ins.rm)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
     const a = ea(); if (a === null) return null;
-    return out(`{ ${em.read(ins.seg, a, ins.size, v)} const ${r} = ${v} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top }, true);
+    return out(`{ ${em.read(ins.seg, a, ins.size, v)} const ${r} = ${v} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
   }
 
   // INC/DEC keep CF.
@@ -390,18 +429,34 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     return out(`{ const a = r${ins.reg}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.reg} = ${r}; ${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF}; }`, { k: Known.IncDec, top: 31 });
   }
 
-  // Shifts by an immediate.
+  if (f === O.incDecRm && ins.size === 4) {
+    const dec = ins.op === 1;
+    const cf = `fl = (fl & ${~CF}) | (${flagSrc(CF, fs)} ? 1 : 0); `;
+    const flags = `${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF};`;
+    if (!ins.mem) return out(`{ const a = r${ins.rm}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.rm} = ${r}; ${flags} }`, { k: Known.IncDec, top: 31 });
+    const a = ea(); if (a === null) return null;
+    const off = em.tmp('m');
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; ${em.write(ins.seg, off, 4, r)} ${flags} }`, { k: Known.IncDec, top: 31 });
+  }
+  if (f === O.group3 && ins.size === 4 && (ins.op === 2 || ins.op === 3)) {
+    const neg = ins.op === 3;
+    const calc = neg ? `const ${r} = (0 - a) | 0;` : `const ${r} = ~a;`;
+    const flags = neg ? SET_LAZY(Lazy.Sub, '0', 'a', r, 31) : '';
+    const known: FlagState = neg ? { k: Known.SubC, top: 31 } : fs;
+    if (!ins.mem) return out(`{ const a = r${ins.rm}; ${calc} r${ins.rm} = ${r}; ${flags} }`, known);
+    const a = ea(); if (a === null) return null;
+    const off = em.tmp('m');
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}; ${calc} ${em.write(ins.seg, off, 4, r)} ${flags} }`, known);
+  }
+  if (f === O.btImm && ins.op === 0 && ins.size === 4 && !ins.mem) {
+    return out(`lm &= ${~CF}; fl = (fl & ${~CF}) | ((r${ins.rm} >>> ${ins.imm & 31}) & 1);`, UNKNOWN);
+  }
+
+  // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).
   op = O.SHIFT32_RI.indexOf(f);
-  if (op >= 0 && f !== O.shiftImm) {
-    const x = `r${ins.rm}`, n = ins.imm;
-    const matFl = fs.k === Known.Mat ? '' : 'fl = mat(fl, lm, lk, la, lb, lr, lt); lm = 0; ';
-    switch (op) {
-      case 0: return out(`{ const ${r} = (${x} << ${n}) | (${x} >>> ${32 - n}); ${x} = ${r}; const cf = ${r} & 1; ${matFl}fl = (fl & ${~(CF | OF)}) | cf | ((((${r} >>> 31) ^ cf) & 1) ? ${OF} : 0); }`, { k: Known.Mat, top: 31 });
-      case 1: return out(`{ const ${r} = (${x} >>> ${n}) | (${x} << ${32 - n}); ${x} = ${r}; const cf = ${r} >>> 31; ${matFl}fl = (fl & ${~(CF | OF)}) | cf | (((cf ^ (${r} >>> 30)) & 1) ? ${OF} : 0); }`, { k: Known.Mat, top: 31 });
-      case 4: case 6: return out(`{ const a = ${x}, ${r} = a << ${n}; ${x} = ${r}; const cf = (a >>> ${32 - n}) & 1; ${SET_LOGIC(r, 31)} fl |= cf | ((((${r} >>> 31) ^ cf) & 1) ? ${OF} : 0); }`, { k: Known.None, top: 31 });
-      case 5: return out(`{ const a = ${x}, ${r} = a >>> ${n}; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= ((a >>> ${n - 1}) & 1) | (a < 0 ? ${OF} : 0); }`, { k: Known.None, top: 31 });
-      case 7: return out(`{ const a = ${x}, ${r} = a >> ${n}; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= (a >> ${n - 1}) & 1; }`, { k: Known.None, top: 31 });
-    }
+  if (op >= 0 && f !== O.shiftImm) return out(`{ const sc = ${ins.imm}; ${shiftSrc(op, `r${ins.rm}`, r)} }`, UNKNOWN);
+  if (f === O.shiftCl && ins.size === 4 && !ins.mem && ins.op !== 2 && ins.op !== 3) {
+    return out(`{ const sc = r1 & 31; if (sc !== 0) { ${shiftSrc(ins.op, `r${ins.rm}`, r)} } }`, UNKNOWN);
   }
 
   // Multiplication: the double product is exact whenever it fits in 32 bits, so a mismatch is overflow.
@@ -429,10 +484,10 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     const step = `((fl & ${DF}) ? ${-ins.size} : ${ins.size})`;
     if (f === O.lodsOne) {
       const set = ins.size === 4 ? `r0 = ${v};` : setReg8(0, v);
-      return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${set} r6 = (r6 + ${step}) | 0; }`, fs, true);
+      return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${set} r6 = (r6 + ${step}) | 0; }`, fs);
     }
-    if (f === O.stosOne) return out(`{ ${em.write(0, 'r7', ins.size, ins.size === 4 ? 'r0' : 'r0 & 255')} r7 = (r7 + ${step}) | 0; }`, fs, true, true);
-    return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${em.write(0, 'r7', ins.size, v)} const d = ${step}; r6 = (r6 + d) | 0; r7 = (r7 + d) | 0; }`, fs, true, true);
+    if (f === O.stosOne) return out(`{ ${em.write(0, 'r7', ins.size, ins.size === 4 ? 'r0' : 'r0 & 255')} r7 = (r7 + ${step}) | 0; }`, fs);
+    return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${em.write(0, 'r7', ins.size, v)} const d = ${step}; r6 = (r6 + d) | 0; r7 = (r7 + d) | 0; }`, fs);
   }
   return null;
 }
@@ -453,10 +508,6 @@ function staticSuccessors(b: Block, po: number): number[] {
   return [end];
 }
 
-/** After an instruction that wrote memory: a write that hit decoded code ends the region (at once if it hit this block). */
-const afterWrite = (bi: number, k: number, en: number) =>
-  ` if (cw) { cw = 0; if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!B${bi}.valid) { n += ${k + 1}; pc = ${en}; break L; } } }`;
-
 /** Emits the code of one block (a `case` of the region's switch). */
 function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boolean): string {
   const insns = b.insns, last = insns.length - 1;
@@ -469,6 +520,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
     const st = po + ins.start, en = po + ins.end, pos = (k << 12) | st;
+    em.exit = `{ pc = ${st}; n += ${k}; rb = B${bi}; ri = ${k}; break L; }`;
     const isLast = k === last;
     // Inline direct branches at the end of the block.
     if (isLast && em.code32) {
@@ -476,21 +528,19 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
       if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${en + (ins.imm | 0)} : ${en}; continue;\n}\n`; return s; }
       if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`; return s; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
-        s += `f = ${pos}; { const s = (r4 - 4) | 0, x = (base + ${en}) | 0; ${em.write(2, 's', 4, 'x')} r4 = s; }${afterWrite(bi, k, en + (ins.imm | 0))}\n`;
+        s += `{ const s = (r4 - 4) | 0, x = (base + ${en}) | 0; ${em.write(2, 's', 4, 'x')} r4 = s; }\n`;
         s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`;
         return s;
       }
       if (stack32 && ins.fn === O.ret32) {
-        s += `f = ${pos}; { ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = (t - base) | 0; }\n`;
+        s += `{ ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = (t - base) | 0; }\n`;
         s += `n += ${K}; continue;\n}\n`;
         return s;
       }
     }
     const inl = em.code32 ? inlineInsn(em, ins, fs, stack32) : null;
     if (inl !== null) {
-      if (inl.faults) s += `f = ${pos}; `;
       s += inl.code;
-      if (inl.writes) s += afterWrite(bi, k, en);
       s += '\n';
       fs = inl.flags;
       if (isLast) s += `n += ${K}; pc = ${en}; continue;\n}\n`;
@@ -500,7 +550,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     const h = em.bind(`h${bi}_${k}`, ins.fn), i = em.bind(`i${bi}_${k}`, ins);
     const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
     codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
-    s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; ${h}(c, ${i}); ${RELOAD}`;
+    s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
     s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!B${bi}.valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
     s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
     fs = UNKNOWN;
@@ -558,22 +608,22 @@ export function compileRegion(cpu: CPU, root: Block): void {
   for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
   pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
   pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
-  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, cw = 0, keep = 0;\n';
-  const body = `${pre}try {\nL: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n} catch (e) {\n`
-    + `if (f >= 0) { ${WRITE_BACK} } else f = ~f;\n`
-    + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nthrow e;\n}\n`
-    + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n;\nreturn n;`;
+  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, rb = null, ri = 0;\n';
+  const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
+    + `if (c.pendingFault) {\nc.pendingFault = false; f = ~f;\n`
+    + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nreturn -2;\n}\n`
+    + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
   let fn: RegionFn;
   try {
     // eslint-disable-next-line no-new-func
-    fn = new Function('lcf', 'lof', 'mat', 'rd32u', 'wr32u', 'PARITY', ...em.params,
-      `return function region(c, lim, po) {\n${body}\n};`)(lcf, lof, mat, rd32u, wr32u, PARITY, ...em.args) as RegionFn;
+    fn = new Function('lcf', 'lof', 'mat', 'PARITY', 'call', ...em.params,
+      `return function region(c, lim, po) {\n${body}\n};`)(lcf, lof, mat, PARITY, call, ...em.args) as RegionFn;
   } catch (e) {
     // Code generation refused (CSP): stay interpreted from now on.
     if (e instanceof EvalError) { available = false; return; }
     throw e;
   }
-  const region: Region = { fn, blocks };
+  const region: Region = { fn, blocks, calls: 0 };
   codegenStats.regions++; codegenStats.blocks += blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.sourceBytes += body.length;
   for (const b of blocks) codegenStats.instructions += b.insns.length;
   for (const b of blocks) {

@@ -11,7 +11,7 @@ import { ARITH, AF, CF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRI
 import { X87 } from './fpu/x87.js';
 import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
-import { compileRegion, HOT_BLOCK } from './codegen.js';
+import { compileRegion, HOT_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 
@@ -126,6 +126,11 @@ export class CPU {
    * fault or read the clock).
    */
   faultIndex = 0;
+  /** Where compiled code left in the middle of a block (the interpreter runs the rest of it). */
+  resumeBlock: Block | null = null;
+  resumeIndex = 0;
+  /** A fault raised under compiled code, to be delivered once the region has written its state back. */
+  pendingFault = false;
   /** Set when a code write invalidated decoded blocks (compiled regions check it after writes). */
   codeDirty = false;
   /** Bit s set while segment s has base 0 and full 4 GiB read and write windows (compiled code skips its checks). */
@@ -902,28 +907,29 @@ export class CPU {
     const trap = (this.flags & TF) !== 0;
     const single = this.shadow || trap;
     this.shadow = false;
+    // After a side exit of compiled code the interpreter runs the rest of that block, from `from`.
+    let from = 0, resumed = false;
     for (;;) {
       const insns = block.insns;
-      const base = this.eip;
       const mask = this.code32 ? -1 : 0xffff;
       this.exitBlock = false;
-      let i = 0;
       const left = this.runLimit - this.instructions;
       const region = block.region;
-      if (region !== null && !single && insns.length <= left) {
+      if (!resumed && region !== null && !single && insns.length <= left) {
         // Compiled code runs whole blocks while they fit in the budget and writes EIP, the count
         // and the state back itself.
         this.curBlock = null;
         this.codeDirty = false;
-        let n: number;
-        try {
-          n = region.fn(this, left, block.key & 0xfff);
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          this.handleFault();
-          return;
-        }
+        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left, block.key & 0xfff);
+        if (n === -2) { this.handleFault(); return; }
         if (n >= 0) {
+          const resume = this.resumeBlock;
+          if (resume !== null) {
+            // A side exit: the interpreter runs the rest of that block.
+            this.resumeBlock = null;
+            block = resume; from = this.resumeIndex; resumed = true;
+            continue;
+          }
           if (this.exitBlock || this.instructions >= this.runLimit) return;
           if (!this.chainNext(block)) return;
           block = this.nextBlock!;
@@ -934,25 +940,28 @@ export class CPU {
         block.hits = 0;
       }
       this.curBlock = block;
-      const n = single ? 1 : Math.min(insns.length, left);
+      const base = (this.eip - insns[from]!.start) & mask;
+      const end = single ? from + 1 : Math.min(insns.length, from + left);
+      let i = from;
       try {
-        for (; i < n; i++) {
+        for (; i < end; i++) {
           const ins = insns[i]!;
-          this.faultIndex = i;
+          this.faultIndex = i - from;
           this.eip = (base + ins.end) & mask;
           ins.fn(this, ins);
           if (this.exitBlock) { i++; break; }
         }
       } catch (e) {
         if (e !== FAULT) throw e;
-        this.instructions += i;
+        this.instructions += i - from;
         this.eip = (base + insns[i]!.start) & mask;
         this.curBlock = null;
         this.handleFault();
         return;
       }
-      if (++block.hits === this.compileThreshold) compileRegion(this, block);
-      this.instructions += i;
+      if (!resumed && ++block.hits === this.compileThreshold) compileRegion(this, block);
+      this.instructions += i - from;
+      from = 0; resumed = false;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
       if (this.exitBlock || this.instructions >= this.runLimit) { this.curBlock = null; return; }
       if (!this.chainNext(block)) return;

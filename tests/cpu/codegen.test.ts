@@ -103,7 +103,14 @@ class Gen {
         const idx = this.pick([0, 2, 5]);
         return [0x81, 0xe0 | idx, ...le32(this.pick([0x3ffc, 0x1ffc, 0xffc])), this.pick([0x8b, 0x89, 0x03, 0x01, 0x39]), 0x44 | (this.pick([0, 2]) << 3), (idx << 3) | 3, 0];
       }
-      case 32: return [0x8b, 0x05 | (d << 3), ...le32(READONLY + this.int(1024) * 4)]; // reading the read-only page is fine
+      case 32: return this.pick([
+        [0x8b, 0x05 | (d << 3), ...le32(READONLY + this.int(1024) * 4)], // reading the read-only page is fine
+        [this.pick([0xa1, 0xa3, 0xa0, 0xa2]), ...le32(DATA_BASE + this.int(256))], // moffs forms
+        [0x66, this.pick([0x89, 0x8b]), mem | (this.pick([0, 2, 5]) << 3), d8], // 16-bit loads and stores
+        [0x66, 0xc7, mem, d8, this.int(256), this.int(256)],
+        [0xf7, mem | (this.pick([2, 3]) << 3), d8], // NOT/NEG [mem]
+        [0x0f, 0xba, 0xe0 | d, this.int(256)], // BT r32, imm8
+      ]);
       default: return [0x90];
     }
   }
