@@ -48,9 +48,9 @@ export interface Region {
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
 /** Executions after which a block is compiled into a region. */
-export const HOT_BLOCK = 2000;
+export const HOT_BLOCK = 50_000;
 /** Most blocks / instructions in one region (bounds compile time and function size). */
-const MAX_BLOCKS = 96, MAX_INSNS = 2000;
+const MAX_BLOCKS = 32, MAX_INSNS = 600;
 
 let available = true;
 
@@ -582,7 +582,7 @@ function collect(cpu: CPU, root: Block): Block[] {
     for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);
     for (const nb of next) {
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
-      if (seen.has(nb) || !nb.valid || nb.hits * 16 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      if (seen.has(nb) || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
       seen.add(nb); list.push(nb); insns += nb.insns.length;
     }
   }
