@@ -152,8 +152,8 @@ export class VirtioNetDataPath {
     segs.count = 0;
     let chains = 0, room = 0;
     while (room < need) {
-      const head = chains < MAX_SEGMENTS ? q.pop(segs) : POP_EMPTY;
-      if (head === POP_EMPTY || (!this.mrg && chains === 1)) {
+      const head = chains < MAX_SEGMENTS && (this.mrg || chains === 0) ? q.pop(segs) : POP_EMPTY;
+      if (head === POP_EMPTY) {
         // Not enough buffers (or one too small without MRG_RXBUF): leave them for later frames.
         q.unpop(chains);
         this.count(STAT.rx_dropped);
