@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Machine, biosImageProblem, type MachineOptions } from './machine.js';
 import { detectKernel } from '../firmware/index.js';
 import { checkNetOptions, defaultNetOptions, parseHostfwd, parseNet, type NetOptions } from './net/options.js';
+import { createNetBackend } from './net/index.js';
 
 const HELP = `usage: ts86 [options]
        ts86 serve [--port N]   serve the browser page and the default guest (see ts86 serve --help)
@@ -170,7 +171,12 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
     }
   }
   mo.cmdline = append;
-  try { return new Machine(mo); } catch (e) { throw new UsageError((e as Error).message); }
+  // An inline data path gets its network here, last, so no socket is left open by a usage error
+  // above; a worker builds its own from o.net.
+  if (o.defaultDevices && !worker) {
+    try { mo.virtioNet.backend = await createNetBackend(o.net); } catch (e) { throw new UsageError((e as Error).message); }
+  }
+  try { return new Machine(mo); } catch (e) { mo.virtioNet.backend?.close(); throw new UsageError((e as Error).message); }
 }
 
 export { HELP };

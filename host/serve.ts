@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UsageError } from './cli.js';
 
-export const DEFAULT_PORT = 8086;
+/** Not 8086: that is `ts86 switch`'s, and the page may join a switch on the same host. */
+export const DEFAULT_PORT = 8080;
 
 const SERVE_HELP = `usage: ts86 serve [--port N]
   Serves the ts86 page and the default guest on http://localhost:N/ (default ${DEFAULT_PORT}; 0 picks a free port)
