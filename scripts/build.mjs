@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'ts86.mjs');
 const WEB_SRC = join(root, 'host', 'web');
-export const WEB_DIR = join(root, 'dist', 'web');
+const WEB_DIR = join(root, 'dist', 'web');
 const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'host'];
 
 function newest(dir) {
