@@ -11,7 +11,12 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { defaultGuest } from './guest.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, ROOT, defaultGuest, runCli } from './guest.js';
+import { tcpdumpFile } from '../net/frames.js';
 import { Machine } from '../../host/machine.js';
 import { RunSession } from '../../host/main.js';
 import type { NetBackend } from '../../devices/net-backend.js';
@@ -140,6 +145,48 @@ test('two guests on one ts86 switch ping each other with 0% loss', async () => {
   assert.match(r2.output, /bytes from 10\.0\.2\.15/);
   a.close(); b.close();
   await sw.close();
+});
+
+test('the CLI, data path in its worker: wget from the host with --pcap (read back by tcpdump); an unreachable switch is one line, status 2', async () => {
+  const body = randomBytes(100_000);
+  const md5 = createHash('md5').update(body).digest('hex');
+  const srv = createServer((req, res) => { res.setHeader('content-length', body.length); res.end(body); });
+  const port = await listen(srv);
+  const dir = mkdtempSync(join(tmpdir(), 'ts86-cli-net-'));
+  const pcap = join(dir, 'guest.pcap');
+  const r = await runCli(['--pcap', pcap, '--run', `wget -q -O - http://10.0.2.2:${port}/ | md5sum`]);
+  srv.close();
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), `${md5}  -`);
+  const lines = tcpdumpFile(pcap);
+  assert.ok(lines.some((l) => new RegExp(`10\\.0\\.2\\.15\\.\\d+ > 10\\.0\\.2\\.2\\.${port}: Flags \\[S\\]`).test(l)), 'the SYN is in the capture');
+  assert.ok(lines.filter((l) => /length 1460/.test(l)).length >= 60, 'the data came in full-sized segments');
+  for (const l of lines) assert.not.match(l, /incorrect|bad cksum/);
+  rmSync(dir, { recursive: true, force: true });
+  for (const model of ['worker', 'inline']) {
+    const e = await runCli(['--device-model', model, '--net', `ws://127.0.0.1:${port}`, '--run', 'true']);
+    assert.is(e.status, 2, `${model}: ${e.stderr}`);
+    assert.match(e.stderr, new RegExp(`^ts86: cannot reach the switch at ws://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED[^\\n]*\\n$`));
+  }
+});
+
+test('ts86 switch --nat as its own process: a CLI guest on it pings the gateway; Ctrl-C stops the switch cleanly', async () => {
+  const sw = spawn(process.execPath, [CLI, 'switch', '--port', '0', '--nat'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  sw.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
+  const end = Date.now() + 60_000;
+  while (!/listening on ws:\/\/127\.0\.0\.1:(\d+)\//.test(log)) {
+    if (Date.now() > end || sw.exitCode !== null) throw new Error(`switch did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const port = /listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(log)![1];
+  const r = await runCli(['--net', `ws://127.0.0.1:${port}`, '--run', 'udhcpc -i eth0 -n -q -s /bin/true >/dev/null 2>&1; ping -c 5 10.0.2.2']);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 packets transmitted, 5 packets received, 0% packet loss/);
+  const exited = new Promise((res) => sw.once('exit', (code) => res(code)));
+  sw.kill('SIGINT');
+  assert.is(await exited, 0);
+  assert.match(log, /port 2 \(127\.0\.0\.1:\d+\) left: \d+ frames in, \d+ out, dropped 0 \(queue full\) 0 \(junk\)/);
 });
 
 test.run();
