@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { UserNetwork } from '../../host/net/user-network.js';
 import { nodeProvider } from '../../host/net/node-provider.js';
+import type { NetProvider, TcpEvents } from '../../host/net/provider.js';
 import { TCP, guestIp, tcp, tcpdump, arpRequest, GUEST_MAC } from './frames.js';
 
 interface Seg { sport: number; dport: number; seq: number; ack: number; flags: number; win: number; data: Uint8Array; frame: Uint8Array }
@@ -180,6 +181,37 @@ test('--hostfwd on a port already in use fails with a readable message', async (
     assert.unreachable('should reject');
   } catch (e) { assert.match((e as Error).message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)); }
   net.close(); busy.close();
+});
+
+test('floods: SYNs past the table bound are reset and counted; half-open connections stay bounded; the host sockets they opened are closed with the network', async () => {
+  let opened = 0, destroyed = 0, connectNow = false;
+  const pending: TcpEvents[] = [];
+  const provider: NetProvider = {
+    connectTcp(_ip, _port, ev) {
+      opened++;
+      if (connectNow) queueMicrotask(() => ev.onConnect()); else pending.push(ev);
+      return { write: () => true, buffered: 0, end() {}, destroy() { destroyed++; }, pause() {}, resume() {} };
+    },
+    listenTcp: async () => ({ close() {} }),
+    bindUdp: () => ({ send() {}, close() {} }),
+    lookup: async () => [],
+  };
+  const net = new UserNetwork({ provider });
+  const g = new Guest(net);
+  // Host connects that never complete: at most 64 are pending at once.
+  for (let k = 0; k < 200; k++) g.send('10.0.2.2', 10000 + k, 80, k, 0, TCP.SYN);
+  assert.is(opened, 64);
+  assert.is(net.stats.dropTableFull, 136);
+  assert.is(g.segs.filter((x) => x.flags === (TCP.RST | TCP.ACK)).length, 136, 'each refused SYN got its RST');
+  // Connections whose guest never answers our SYN-ACK: the table stops at 256.
+  connectNow = true;
+  for (const ev of pending) ev.onConnect();
+  for (let k = 0; k < 1000; k++) { g.send('10.0.2.2', 20000 + k, 80, k, 0, TCP.SYN); await Promise.resolve(); }
+  assert.is(net.tcp.connections, 256);
+  assert.is(opened, 64 + 192);
+  net.close();
+  assert.is(net.tcp.connections, 0);
+  assert.is(destroyed, 256, 'every host socket closed');
 });
 
 test.run();
