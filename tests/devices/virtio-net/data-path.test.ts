@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LocalEventChannel } from '../../../channels/event-channel.js';
-import { CB, STAT, newControlBlock } from '../../../devices/virtio-net/control-block.js';
+import { CALL, CB, STAT, newControlBlock } from '../../../devices/virtio-net/control-block.js';
 import { VirtioNetDataPath } from '../../../devices/virtio-net/data-path.js';
 import { DmaRam } from '../../../devices/virtio-net/dma.js';
 import type { NetBackend } from '../../../devices/net-backend.js';
@@ -18,7 +18,7 @@ function setup(featuresLo = F_MRG | F_INDIRECT_DESC, size = 16) {
   const dma = new DmaRam(ram, pages, { written: (a, n) => writes.push([a, n]) });
   const block = newControlBlock(false);
   const l = () => new LocalEventChannel();
-  const ch = { kick: [l(), l()], call: [l(), l()], control: l(), needsReset: l() };
+  const ch = { kick: [l(), l()], vectors: [l(), l(), l()], intx: l(), control: l(), needsReset: l() };
   const sent: Uint8Array[] = [];
   const backend: NetBackend = { send: (f) => { sent.push(f.slice()); }, onReceive: null, close: () => {} };
   const dp = new VirtioNetDataPath(dma, block, ch, backend, () => {});
@@ -28,6 +28,7 @@ function setup(featuresLo = F_MRG | F_INDIRECT_DESC, size = 16) {
     const at = CB.QUEUE + q * CB.QUEUE_STRIDE;
     block[at + CB.Q_ENABLE] = 1; block[at + CB.Q_SIZE] = r.size;
     block[at + CB.Q_DESC] = r.desc; block[at + CB.Q_AVAIL] = r.avail; block[at + CB.Q_USED] = r.used;
+    block[at + CB.Q_CALL] = CALL.VECTOR0 + q; // queue q notifies through vector q's irqfd
   });
   block[CB.STATUS] = 0x0f;
   block[CB.SEQ]++;
@@ -50,7 +51,7 @@ test('TX: header and frame gathered from two descriptors reach the backend; used
   assert.equal(t.sent.length, 1);
   assert.equal([...t.sent[0]!], [...f]);
   assert.equal(t.tx.takeUsed(), [[0, 0]]);
-  assert.is(t.ch.call[1]!.read(), 1);
+  assert.is(t.ch.vectors[1]!.read(), 1);
   assert.is(t.block[STAT.tx_packets], 1);
   assert.is(t.block[STAT.tx_kicks], 1);
 });
@@ -67,7 +68,27 @@ test('TX: INDIRECT_DESC table; VRING_AVAIL_F_NO_INTERRUPT suppresses the interru
   t.kickTx();
   assert.equal([...t.sent[0]!], [...f]);
   assert.equal(t.tx.takeUsed(), [[0, 0]]);
-  assert.is(t.ch.call[1]!.read(), 0);
+  assert.is(t.ch.vectors[1]!.read(), 0);
+});
+
+test('notifications go to the irqfd the control block names: a vector, INTx (ISR bit 0 first), or none', () => {
+  const t = setup();
+  const txCall = CB.QUEUE + 1 * CB.QUEUE_STRIDE + CB.Q_CALL;
+  const send = (head: number) => { t.tx.setDesc(head, 0x20000 + 0x100 * head, 72, 0); t.tx.offer(head); t.kickTx(); };
+  t.block[txCall] = CALL.VECTOR0 + 2;
+  send(0);
+  assert.equal(t.ch.vectors.map((c) => c.read()), [0, 0, 1]);
+  t.block[txCall] = CALL.INTX;
+  send(1);
+  assert.is(t.block[CB.ISR], 1);
+  assert.is(t.ch.intx.read(), 1);
+  t.block[txCall] = CALL.NONE;
+  send(2);
+  t.block[txCall] = CALL.VECTOR0 + 3; // past the vectors: nothing, no exception
+  send(3);
+  assert.equal([...t.ch.vectors.map((c) => c.read()), t.ch.intx.read()], [0, 0, 0, 0]);
+  assert.is(t.block[STAT.tx_interrupts], 4, 'the driver asked each time');
+  assert.is(t.sent.length, 4);
 });
 
 test('RX with MRG_RXBUF: a frame spans three chains, num_buffers = 3, used lengths per chain', () => {
@@ -84,7 +105,7 @@ test('RX with MRG_RXBUF: a frame spans three chains, num_buffers = 3, used lengt
   got.set(t.ram.subarray(0x31000, 0x31000 + 1000), 988);
   got.set(t.ram.subarray(0x32000, 0x32000 + 512), 1988);
   assert.equal([...got], [...f]);
-  assert.is(t.ch.call[0]!.read(), 1);
+  assert.is(t.ch.vectors[0]!.read(), 1);
   // The fourth buffer is still there for the next frame.
   t.dp.receive(frame(60));
   assert.equal(t.rx.takeUsed(), [[3, 72]]);
@@ -120,7 +141,7 @@ test('EVENT_IDX: interrupts only when used_event is crossed; avail_event follows
     t.tx.offer(i);
     t.kickTx();
     assert.is(t.tx.availEvent, i + 1);
-    assert.is(t.ch.call[1]!.read(), i === 2 ? 1 : 0, `interrupt after used ${i + 1}`);
+    assert.is(t.ch.vectors[1]!.read(), i === 2 ? 1 : 0, `interrupt after used ${i + 1}`);
   }
 });
 

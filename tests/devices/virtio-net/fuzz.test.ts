@@ -27,7 +27,7 @@ test(`${ITERATIONS} malformed queue states (seed ${SEED}): no exception, no writ
   const dma = new DmaRam(ram, pages, { written: (a, n) => { if (!dma.ok(a, n)) badWrites++; } });
   const block = newControlBlock(false);
   const l = () => new LocalEventChannel();
-  const ch = { kick: [l(), l()], call: [l(), l()], control: l(), needsReset: l() };
+  const ch = { kick: [l(), l()], vectors: [l(), l(), l()], intx: l(), control: l(), needsReset: l() };
   let sent = 0;
   const dp = new VirtioNetDataPath(dma, block, ch, { send: () => { sent++; }, onReceive: null, close: () => {} }, () => {});
   const frame = new Uint8Array(70000);
@@ -55,6 +55,7 @@ test(`${ITERATIONS} malformed queue states (seed ${SEED}): no exception, no writ
       queues[q] = q0;
       block[at + CB.Q_ENABLE] = r() % 6 === 0 ? 0 : 1;
       block[at + CB.Q_SIZE] = size; block[at + CB.Q_DESC] = q0.desc; block[at + CB.Q_AVAIL] = q0.avail; block[at + CB.Q_USED] = q0.used;
+      block[at + CB.Q_CALL] = (r() % 7) - 1; // none, INTx, the three vectors, and values past them
     }
     block[CB.NEEDS_RESET] = 0;
     block[CB.SEQ]!++;

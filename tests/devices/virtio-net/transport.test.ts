@@ -2,7 +2,10 @@
  * The virtio-net PCI transport in a Machine (virtio 1.2, 4.1): capabilities found by config
  * cycles, feature negotiation, reset, MMIO notify through the ioeventfd, hypercall notify, and
  * interrupts by MSI-X (vectors, NO_VECTOR, mask + PBA) and by INTx (ISR read-to-clear, level
- * line held across EOI while the ISR is set).
+ * line held across EOI while the ISR is set). MSI-X goes through the MSI shim: each vector's
+ * GSI route (GsiRouter.getRoute) follows the table, and a driver's switches between INTx and
+ * MSI-X (and a function reset) leave nothing on the old path; also with the data path's
+ * channels shared, as in the worker placement.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,15 +13,26 @@ import { Machine, VIRTIO_NET_SLOT } from '../../../host/machine.js';
 import { Reg } from '../../../cpu/index.js';
 import { pciIntxGsi } from '../../../firmware/index.js';
 import type { NetBackend } from '../../../devices/net-backend.js';
+import { remoteDataPath } from '../../../devices/virtio-net/index.js';
 import { F_NEXT, F_WRITE, TestRing } from './driver.js';
 
 const DEV = VIRTIO_NET_SLOT;
+/** GSI of the card's MSI-X vector 0 (the first past the IOAPIC's 24 pins). */
+const MSIX_GSI = 24;
 const COMMON = { DFSELECT: 0x00, DF: 0x04, GFSELECT: 0x08, GF: 0x0c, MSIX: 0x10, NUMQ: 0x12, STATUS: 0x14, GEN: 0x15, QSELECT: 0x16, QSIZE: 0x18, QVECTOR: 0x1a, QENABLE: 0x1c, QNOTIFYOFF: 0x1e, QDESC: 0x20, QAVAIL: 0x28, QUSED: 0x30 };
 
-function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio') {
+/**
+ * A Machine with the card; `remote`: the data path's channels and RAM are shared as for a worker,
+ * and the data path runs here only when `pump()` says (then the CPU side consumes its signals).
+ */
+function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio', remote = false) {
   const sent: Uint8Array[] = [];
   const backend: NetBackend = { send: (f) => { sent.push(f.slice()); }, onReceive: null, close: () => {} };
-  const m = new Machine({ clock: 'virtual', memoryMiB: 4, virtioNet: { backend, notify: notifyMode } });
+  const m = remote
+    ? new Machine({ clock: 'realtime', memoryMiB: 4, sharedRam: true, virtioNet: { placement: 'remote', notify: notifyMode } })
+    : new Machine({ clock: 'virtual', memoryMiB: 4, virtioNet: { backend, notify: notifyMode } });
+  const dp = remote ? remoteDataPath(m.virtioNet!.remote!, backend, () => {}).dataPath : null;
+  const pump = () => { if (dp) { while (dp.poll()); m.injector.poll(); } };
   const msis: [number, number][] = [];
   const router = m.chips.router;
   const sendMsi = router.sendMsi.bind(router);
@@ -75,7 +89,8 @@ function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio') {
     wr(notify + rd(common + COMMON.QNOTIFYOFF, 2) * cfg(caps.find((c) => c.id === 9 && c.type === 2)!.at + 16), 2, 1);
   };
   const postRx = () => { const r = rings[0]!; r.setDesc(0, 0x120000, 2048, F_WRITE); r.offer(0); };
-  return { m, sent, backend, msis, line, gsi, cfg, cfgw, caps, common, notify, isr, device, msixCap, msixBar, rd, wr, rings, bringUp, msixEntry, tx, postRx };
+  const routes = () => [0, 1, 2].map((v) => router.getRoute(MSIX_GSI + v));
+  return { m, sent, backend, msis, line, gsi, cfg, cfgw, caps, common, notify, isr, device, msixCap, msixBar, rd, wr, rings, bringUp, msixEntry, tx, postRx, pump, routes };
 }
 
 test('config space: 1AF4:1041 class 020000, INTA, virtio capabilities in BAR4, MSI-X with 3 vectors', () => {
@@ -210,5 +225,116 @@ test('hypercall notify: the vendor capability lists one VMCALL number per queue;
   assert.is(t.sent.length, 1);
   assert.equal(t.m.virtioNet!.stats().hypercallKicks, [0, 1]);
 });
+
+const msi = (data: number) => ({ kind: 'msi', address: 0xfee00000, data });
+
+for (const remote of [false, true]) {
+  const where = remote ? 'shared channels (worker placement)' : 'inline';
+  test(`MSI shim, ${where}: INTx -> MSI-X -> function reset re-plumbs the queues; routes follow the table`, () => {
+    const t = machine('mmio', remote);
+    const rx = () => { t.postRx(); t.backend.onReceive!(new Uint8Array(60)); t.pump(); };
+    // 1. The driver starts in INTx mode: ISR + level line, no MSI routes.
+    t.bringUp();
+    t.pump();
+    rx();
+    assert.equal(t.line, [true]);
+    assert.equal(t.msis, []);
+    assert.equal(t.routes(), [null, null, null]);
+    assert.is(t.rd(t.isr, 1), 1);
+    t.m.chips.router.ioapicEoi(t.gsi);
+    t.pump();
+    assert.equal(t.line, [true, false]);
+
+    // 2. It switches to MSI-X as Linux does: enable with the function masked, fill the table,
+    // give the queues vectors, unmask; Interrupt Disable on.
+    t.cfgw(t.msixCap.at + 2, 2, 0xc000);
+    [0x40, 0x41, 0x42].forEach((v, i) => t.msixEntry(i, v));
+    assert.equal(t.routes(), [null, null, null], 'function masked: nothing routed');
+    t.wr(t.common + COMMON.MSIX, 2, 0);
+    [1, 2].forEach((v, q) => { t.wr(t.common + COMMON.QSELECT, 2, q); t.wr(t.common + COMMON.QVECTOR, 2, v); });
+    t.cfgw(t.msixCap.at + 2, 2, 0x8000);
+    t.cfgw(0x04, 2, 0x406);
+    assert.equal(t.routes(), [msi(0x40), msi(0x41), msi(0x42)]);
+    rx();
+    t.tx(); t.pump();
+    assert.equal(t.msis.map(([, d]) => d), [0x41, 0x42], 'RX on vector 1, TX on vector 2');
+    assert.equal(t.line, [true, false], 'nothing on the INTx path');
+    assert.is(t.rd(t.isr, 1), 0, 'no ISR bits in MSI-X mode');
+    // Linux moves a vector (irq affinity): the route follows the new data.
+    t.wr(t.msixBar + 16 * 2 + 8, 4, 0x52);
+    assert.equal(t.m.chips.router.getRoute(MSIX_GSI + 2), msi(0x52));
+    t.tx(); t.pump();
+    assert.equal(t.msis.map(([, d]) => d), [0x41, 0x42, 0x52]);
+    // A queue moved to another vector signals that vector's irqfd.
+    t.wr(t.common + COMMON.QSELECT, 2, 1); t.wr(t.common + COMMON.QVECTOR, 2, 1);
+    t.tx(); t.pump();
+    assert.equal(t.msis.map(([, d]) => d), [0x41, 0x42, 0x52, 0x41]);
+
+    // 3. Function reset: MSI-X off, no routes left, back on INTx once the driver sets up again.
+    const bars = [1, 4].map((b) => [b, t.cfg(0x10 + 4 * b)] as const);
+    t.m.pci.function(DEV)!.pciReset();
+    assert.equal(t.routes(), [null, null, null]);
+    assert.is(t.cfg(t.msixCap.at + 2, 2) & 0xc000, 0);
+    t.pump();
+    for (const [b, v] of bars) t.cfgw(0x10 + 4 * b, 4, v);
+    t.cfgw(0x04, 2, 0x6);
+    assert.is(t.rd(t.common + COMMON.STATUS, 1), 0, 'the virtio device was reset with the function');
+    assert.is(t.rd(t.common + COMMON.QVECTOR, 2), 0xffff);
+    t.bringUp();
+    t.pump();
+    rx();
+    assert.equal(t.line, [true, false, true]);
+    assert.is(t.msis.length, 4);
+    assert.is(t.rd(t.isr, 1), 1);
+    assert.equal(t.m.virtioNet!.stats().msix, [0, 2, 2], 'messages per vector');
+  });
+
+  test(`MSI shim, ${where}: masked vector -> route removed, PBA bit; unmask restores the route and delivers`, () => {
+    const t = machine('mmio', remote);
+    t.cfgw(t.msixCap.at + 2, 2, 0x8000);
+    [0x40, 0x41, 0x42].forEach((v, i) => t.msixEntry(i, v));
+    t.bringUp([0, 1, 2]);
+    t.pump();
+    t.wr(t.msixBar + 16 * 2 + 12, 4, 1); // mask vector 2 (TX)
+    assert.equal(t.routes(), [msi(0x40), msi(0x41), null]);
+    t.tx(); t.pump();
+    assert.is(t.sent.length, 1);
+    assert.equal(t.msis, []);
+    assert.is(t.rd(t.msixBar + 0x800, 4), 0b100, 'pending bit of vector 2');
+    t.wr(t.msixBar + 16 * 2 + 12, 4, 0);
+    assert.equal(t.msis.map(([, d]) => d), [0x42], 'delivered on unmask');
+    assert.equal(t.routes(), [msi(0x40), msi(0x41), msi(0x42)]);
+    assert.is(t.rd(t.msixBar + 0x800, 4), 0);
+    // Function mask: every route goes, pending bits collect; clearing it delivers them.
+    t.cfgw(t.msixCap.at + 2, 2, 0xc000);
+    assert.equal(t.routes(), [null, null, null]);
+    t.tx(); t.pump();
+    t.postRx(); t.backend.onReceive!(new Uint8Array(60)); t.pump();
+    assert.is(t.rd(t.msixBar + 0x800, 4), 0b110);
+    t.cfgw(t.msixCap.at + 2, 2, 0x8000);
+    assert.equal(t.msis.map(([, d]) => d).sort(), [0x41, 0x42, 0x42]);
+    // Config interrupt (link change) on the config vector; in INTx mode it sets ISR bit 1.
+    t.m.virtioNet!.pci.setLink(false);
+    t.pump();
+    assert.equal(t.msis.at(-1)![1], 0x40);
+    t.cfgw(t.msixCap.at + 2, 2, 0);
+    assert.equal(t.routes(), [null, null, null], 'MSI-X disabled: nothing routed');
+    t.m.virtioNet!.pci.setLink(true);
+    t.pump();
+    assert.equal(t.line, [true]);
+    assert.is(t.rd(t.isr, 1), 2);
+    // The queues follow the switch back too (their vectors stay programmed but unused).
+    t.m.chips.router.ioapicEoi(t.gsi);
+    t.tx(); t.pump();
+    assert.equal(t.line, [true, false, true]);
+    assert.is(t.rd(t.isr, 1), 1);
+    assert.is(t.msis.length, 4);
+    // And forward again without touching the vectors: MSI-X enable alone re-plumbs them.
+    t.cfgw(t.msixCap.at + 2, 2, 0x8000);
+    t.tx(); t.pump();
+    assert.equal(t.msis.map(([, d]) => d).at(-1), 0x42);
+    assert.is(t.rd(t.isr, 1), 0);
+  });
+}
 
 test.run();
