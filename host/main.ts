@@ -108,8 +108,7 @@ export async function main(argv: string[]): Promise<number> {
           if (machine.shutdownReason) process.stderr.write(`\nts86: ${machine.shutdownReason}\n`);
           return resolve(machine.exitStatus ?? 1);
         }
-        // Virtual mode skips idle time, so a guest waiting for input with a timeout set reaches it now.
-        if (machine.clock.now() >= limitNs || (r === 'idle' && machine.clock.mode === 'virtual' && limitNs !== Infinity)) {
+        if (machine.clock.now() >= limitNs) {
           if (session) out.write(session.partialOutput);
           process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`);
           return resolve(124);
