@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, ROOT, defaultGuest, runCli } from './guest.js';
 import { tcpdumpFile } from '../net/frames.js';
+import { freePort } from '../net/ports.js';
 import { Machine } from '../../host/machine.js';
 import { RunSession } from '../../host/main.js';
 import type { NetBackend } from '../../devices/net-backend.js';
@@ -93,9 +94,7 @@ test('wget in the guest fetches a file from a host HTTP server at 10.0.2.2 (and 
 });
 
 test('--hostfwd: a host client reaches a server in the guest (busybox nc) and data flows both ways', async () => {
-  const probe = createServer();
-  const hostPort = await listen(probe);
-  await new Promise((r) => probe.close(r));
+  const hostPort = await freePort();
   const net = new UserNetwork({ provider: nodeProvider });
   await net.start([{ hostAddr: '127.0.0.1', hostPort, guestAddr: '10.0.2.15', guestPort: 8080 }]);
   // The guest prints a mark, then listens; the host connects (retrying until nc listens), sends a

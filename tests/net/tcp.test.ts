@@ -7,6 +7,7 @@ import { UserNetwork } from '../../host/net/user-network.js';
 import { nodeProvider } from '../../host/net/node-provider.js';
 import type { NetProvider, TcpEvents } from '../../host/net/provider.js';
 import { TCP, guestIp, tcp, tcpdump, arpRequest, GUEST_MAC } from './frames.js';
+import { freePort } from './ports.js';
 
 interface Seg { sport: number; dport: number; seq: number; ack: number; flags: number; win: number; data: Uint8Array; frame: Uint8Array }
 
@@ -119,9 +120,7 @@ test('host -> guest bulk: 300 KB in MSS-sized segments within the guest window, 
 });
 
 test('SYN to a closed host port, to 10.0.2.3, or a stray segment gets a RST; with no provider everything is refused', async () => {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const net = new UserNetwork({ provider: nodeProvider });
   const g = new Guest(net);
   g.send('10.0.2.2', 40002, port, 77, 0, TCP.SYN);
@@ -140,9 +139,7 @@ test('SYN to a closed host port, to 10.0.2.3, or a stray segment gets a RST; wit
 });
 
 test('--hostfwd: a host client reaches a server in the guest; data both ways, closes cleanly', async () => {
-  const probe = createServer();
-  const hostPort = await listen(probe);
-  await new Promise((r) => probe.close(r));
+  const hostPort = await freePort();
   const net = new UserNetwork({ provider: nodeProvider });
   const g = new Guest(net);
   net.send(arpRequest(GUEST_MAC, '10.0.2.15', '10.0.2.2')); // the gateway learns the guest's MAC
@@ -157,14 +154,15 @@ test('--hostfwd: a host client reaches a server in the guest; data both ways, cl
   assert.match(tcpdump([syn.frame])[0]!, /10\.0\.2\.2\.\d+ > 10\.0\.2\.15\.8080: Flags \[S\], cksum 0x[0-9a-f]+ \(correct\).*options \[mss 1460\]/);
   const gs = 7000;
   g.send('10.0.2.2', 8080, syn.sport, gs, u32(syn.seq + 1), TCP.SYN | TCP.ACK, [], { mss: 1460 });
-  let ack = await g.next((x) => x.flags === TCP.ACK && x.data.length === 0, 'ACK of SYN-ACK');
+  const hsAck = await g.next((x) => x.flags === TCP.ACK && x.data.length === 0, 'ACK of SYN-ACK');
+  assert.is(hsAck.ack, gs + 1);
   const req = await g.next((x) => x.data.length > 0, 'request from the host client');
   assert.is(Buffer.from(req.data).toString(), 'GET / HTTP/1.0\r\n\r\n');
   const rcv = u32(req.seq + req.data.length);
   const body = [...Buffer.from('HTTP/1.0 200 OK\r\n\r\nhi')];
   g.send('10.0.2.2', 8080, syn.sport, gs + 1, rcv, TCP.ACK | TCP.PSH | TCP.FIN, body);
   await until(() => reply === 'HTTP/1.0 200 OK\r\n\r\nhi', 'client got the reply');
-  ack = await g.next((x) => x.ack === gs + 2 + body.length, 'ACK of reply and FIN');
+  await g.next((x) => x.ack === gs + 2 + body.length, 'ACK of reply and FIN');
   client.end();
   const fin = await g.next((x) => (x.flags & TCP.FIN) !== 0, 'FIN after the client ends');
   g.send('10.0.2.2', 8080, syn.sport, gs + 2 + body.length, u32(fin.seq + 1), TCP.ACK);
