@@ -212,4 +212,36 @@ test('floods: SYNs past the table bound are reset and counted; half-open connect
   assert.is(destroyed, 256, 'every host socket closed');
 });
 
+test('half-open: a guest that stops answering is retried with backoff, then reset and its host socket closed', async () => {
+  let destroyed = 0;
+  const provider: NetProvider = {
+    connectTcp(_ip, _port, ev) { queueMicrotask(() => ev.onConnect()); return { write: () => true, buffered: 0, end() {}, destroy() { destroyed++; }, pause() {}, resume() {} }; },
+    listenTcp: async () => ({ close() {} }),
+    bindUdp: () => ({ send() {}, close() {} }),
+    lookup: async () => [],
+  };
+  const net = new UserNetwork({ provider });
+  const g = new Guest(net);
+  g.send('10.0.2.2', 30000, 80, 1, 0, TCP.SYN); // and never a word more
+  await Promise.resolve();
+  const synAcks = () => g.segs.filter((x) => x.flags === (TCP.SYN | TCP.ACK)).length;
+  assert.is(synAcks(), 1);
+  let t = Date.now();
+  const times: number[] = [];
+  for (let step = 0; step < 400 && net.tcp.connections; step++) {
+    t += 100;
+    const before = synAcks();
+    net.tcp.tick(t);
+    if (synAcks() > before) times.push(t);
+  }
+  assert.is(net.tcp.connections, 0, 'given up');
+  assert.is(times.length, 8, 'eight resends');
+  const gaps = times.slice(1).map((x, i) => x - times[i]!);
+  assert.ok(gaps.every((d, i) => i === 0 || d >= gaps[i - 1]!), `backoff grows: ${gaps}`);
+  assert.ok(g.segs.some((x) => (x.flags & TCP.RST) !== 0), 'the guest is told');
+  assert.is(destroyed, 1);
+  assert.ok(net.stats.tcpResets >= 1);
+  net.close();
+});
+
 test.run();
