@@ -48,7 +48,8 @@ function command(engine, guest) {
   try { createRequire(import.meta.url).resolve('v86'); } catch (err) { return { unavailable: `npm package v86 not installed (${err.message})` }; }
   const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
   if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
-  return { cmd: process.execPath, args: [SELF, '--v86-console', guest.kernel, guest.initrd] };
+  // v86 has no PVH loader: it boots the same kernel as a bzImage through SeaBIOS.
+  return { cmd: process.execPath, args: [SELF, '--v86-console', guest.bzImage, guest.initrd] };
 }
 
 /**
