@@ -32,7 +32,7 @@ export interface PageServerOptions {
 
 /** Starts the HTTP server on 127.0.0.1; resolves once it listens. */
 export function startPageServer(o: PageServerOptions): Promise<{ server: Server; url: string }> {
-  const files = new Map<string, string>([['/guest/bzImage', o.guest.kernel], ['/guest/initrd', o.guest.initrd]]);
+  const files = new Map<string, string>([['/guest/kernel', o.guest.kernel], ['/guest/initrd', o.guest.initrd]]);
   const send = (res: ServerResponse, status: number, path: string | null, type: string, head = false) => {
     const headers: Record<string, string | number> = { 'Content-Type': type, 'Cache-Control': 'no-cache' };
     if (o.isolated !== false) {

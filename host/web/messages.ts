@@ -3,7 +3,7 @@ import type { RemoteDataPath } from '../../devices/virtio-net/index.js';
 
 export interface BootRequest {
   kind: 'boot';
-  /** Linux bzImage or Multiboot kernel. */
+  /** A kernel image, as the firmware's detectKernel takes it. */
   kernel: Uint8Array;
   initrd: Uint8Array | null;
   /** A Multiboot kernel gets the initrd as a module with this command line. */

@@ -1,7 +1,7 @@
 /**
  * The ts86 page: a serial terminal, boot progress, live status and controls around a Machine that
  * runs in the CPU worker. Opening the page boots the default guest that `ts86 serve` offers at
- * guest/bzImage and guest/initrd; `?kernel=URL&initrd=URL&append=CMDLINE&mem=MIB` presets other
+ * guest/kernel and guest/initrd; `?kernel=URL&initrd=URL&append=CMDLINE&mem=MIB` presets other
  * images (an empty `initrd=` boots without one), and files from disk boot through the form or by
  * dropping them on the page. `?net=ws://HOST:PORT` puts the card on a `ts86 switch` instead of the
  * user-mode network.
@@ -250,12 +250,12 @@ async function readFile(f: File): Promise<Image> { return { name: f.name, data: 
 /** Boots files from disk: the one that is a kernel, and the other as its initrd. */
 async function bootFiles(files: File[]): Promise<void> {
   const images = await Promise.all(files.map(readFile));
-  const kernels = images.filter((i) => { try { detectKernel(i.data); return true; } catch { return false; } });
+  const problems = images.map((i) => { try { detectKernel(i.data); return null; } catch (e) { return `${i.name}: ${(e as Error).message}`; } });
+  const kernels = images.filter((_, k) => problems[k] === null);
   if (kernels.length !== 1 || images.length > 2) {
-    const names = images.map((i) => i.name).join(', ');
     showMessage('error', kernels.length === 0
-      ? `None of ${names} is a kernel: ts86 boots Linux bzImages and Multiboot kernels`
-      : `Drop one kernel and at most one initrd (got ${names})`);
+      ? `None of the dropped files is a kernel (${problems.join('; ')})`
+      : `Drop one kernel and at most one initrd (got ${images.map((i) => i.name).join(', ')})`);
     return;
   }
   start({ kernel: kernels[0]!, initrd: images.find((i) => i !== kernels[0]) ?? null, cmdline: cmdlineInput.value, memoryMiB });
@@ -284,7 +284,7 @@ addEventListener('drop', (e) => {
 
 /** What opening the page boots: the server's default guest, or the images the query names. */
 async function bootFromQuery(): Promise<void> {
-  const kernelUrl = query.get('kernel') || 'guest/bzImage';
+  const kernelUrl = query.get('kernel') || 'guest/kernel';
   const initrdUrl = query.has('initrd') ? query.get('initrd')! : query.has('kernel') ? '' : 'guest/initrd';
   if (!Number.isInteger(memoryMiB) || memoryMiB < 2 || memoryMiB > 2048) {
     showMessage('error', `mem=${query.get('mem')}: give a whole number of MiB between 2 and 2048`);

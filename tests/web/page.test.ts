@@ -13,6 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CLI, ROOT, defaultGuest, runCli } from '../linux/guest.js';
 import { assemble } from '../system/harness.js';
 import { startPageServer } from '../../host/serve.js';
+import { detectKernel } from '../../firmware/index.js';
 import type { Server } from 'node:http';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -78,6 +79,12 @@ async function newPage(): Promise<Page> {
   return p;
 }
 
+/** Why the firmware refuses `image` as a kernel. */
+function notAKernel(image: Uint8Array): string {
+  try { detectKernel(image); } catch (e) { return (e as Error).message; }
+  throw new Error('the image is a kernel');
+}
+
 test.before(async () => {
   await defaultGuest();
   url = await startServe();
@@ -101,7 +108,7 @@ test('serve: bad options get one line and status 2', async () => {
 
 test('serve: the page and the guest, with the cross-origin isolation headers', async () => {
   const g = await defaultGuest();
-  for (const [path, size] of [['', 0], ['guest/bzImage', statSync(g.kernel).size], ['guest/initrd', statSync(g.initrd).size]] as const) {
+  for (const [path, size] of [['', 0], ['guest/kernel', statSync(g.kernel).size], ['guest/initrd', statSync(g.initrd).size]] as const) {
     const res = await fetch(url + path);
     assert.is(res.status, 200, path);
     assert.is(res.headers.get('cross-origin-opener-policy'), 'same-origin');
@@ -178,7 +185,9 @@ test('failures: image not found, not a kernel, a guest triple fault', async () =
 
   await p.goto(`${url}?kernel=page.css&initrd=`);
   await p.waitForFunction(() => /Cannot boot/.test(document.querySelector('#message')?.textContent ?? ''));
-  assert.match(await p.textContent('#message') ?? '', /Cannot boot page\.css: kernel is neither a Linux bzImage nor a Multiboot kernel/);
+  // The firmware's own verdict on the same bytes, word for word.
+  const css = new Uint8Array(await (await fetch(`${url}page.css`)).arrayBuffer());
+  assert.is(await p.textContent('#message'), `Cannot boot page.css: ${notAKernel(css)}`);
 
   // A bare-metal kernel that triple-faults, dropped on the page as a user drops a file.
   const kernel = assemble('triplefault');
@@ -198,6 +207,18 @@ test('failures: image not found, not a kernel, a guest triple fault', async () =
   await p.setInputFiles('#kernel-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('just text\n') });
   await p.click('#boot-form button[type=submit]');
   await p.waitForFunction(() => /Cannot boot notes\.txt/.test(document.querySelector('#message')?.textContent ?? ''));
+  assert.is(await p.textContent('#message'), `Cannot boot notes.txt: ${notAKernel(new TextEncoder().encode('just text\n'))}`);
+
+  // Two dropped files, neither a kernel: each with its reason.
+  const junk = await p.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['abc'], 'a.txt'));
+    dt.items.add(new File([new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1, ...new Array(57).fill(0)])], 'plain.elf'));
+    return dt;
+  });
+  await p.dispatchEvent('body', 'drop', { dataTransfer: junk });
+  await p.waitForFunction(() => /None of the dropped files/.test(document.querySelector('#message')?.textContent ?? ''));
+  assert.match(await p.textContent('#message') ?? '', /^None of the dropped files is a kernel \(a\.txt: .+; plain\.elf: .*ELF.*\)$/);
   await p.close();
 });
 
@@ -215,18 +236,6 @@ function startSwitch(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-/** tests/web/node-guest.ts: the default guest in Node on the switch, running `command`. */
-function runNodeGuest(switchUrl: string, command: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'tests', 'web', 'node-guest.ts'), switchUrl, command], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout!.setEncoding('latin1').on('data', (d: string) => { stdout += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout: stdout.replace(/\r/g, ''), stderr }); });
-  });
-}
-
 /** A shell loop that waits (up to 2 minutes) until HOST answers, then pings it 3 times. */
 const pingWhenUp = (host: string) =>
   `i=0; until ping -c 1 -W 1 ${host} >/dev/null; do i=$((i+1)); [ $i -lt 120 ] || break; done; ping -c 3 ${host}`;
@@ -236,7 +245,7 @@ test('a guest in the page and a guest in Node on the same ts86 switch ping each 
   const p = await newPage();
   try {
     // The Node guest keeps the default 10.0.2.15; the page's guest takes 10.0.2.16 (its MAC differs).
-    const node = runNodeGuest(sw.url, pingWhenUp('10.0.2.16'));
+    const node = runCli(['--net', sw.url, '--run', pingWhenUp('10.0.2.16')], 300);
     await p.goto(`${url}?net=${encodeURIComponent(sw.url)}`);
     await waitForShell(p);
     await waitForPrompt(p);
