@@ -224,7 +224,7 @@ function startNetWorker(m: ToNetWorker): void {
 function noteIsolation(): void {
   if (crossOriginIsolated) return;
   showMessage('warning', 'No SharedArrayBuffer: this page is not cross-origin isolated (serve it with COOP/COEP headers, as `ts86 serve` does). '
-    + 'The guest still boots, with its RAM and the network card\'s data path inside the CPU worker; that is slower.');
+    + 'The guest still boots, with its RAM in a plain ArrayBuffer and the network card\'s data path inside the CPU worker.');
 }
 
 pauseBtn.onclick = () => {
