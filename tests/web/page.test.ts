@@ -2,8 +2,9 @@
 // `ts86 serve` serves it cross-origin isolated, it boots the default guest to a shell at once, a
 // command typed into the terminal runs in the guest and its output appears in the DOM, the guest
 // pings the user-mode network's gateway inside the page, the status shows the CPU's speed, the
-// interrupts the guest takes and its packets, pause/resume and reset work, every
-// failure gets its message, and the page also boots (and pings) without cross-origin isolation.
+// interrupts the guest takes and its packets, pause/resume and reset work, every failure gets its
+// message, a guest in the page and one in Node ping each other across a `ts86 switch`, and the
+// page also boots (and pings) without cross-origin isolation.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { detectKernel } from '../../firmware/index.js';
 import type { Server } from 'node:http';
 
 const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOT = join(ROOT, 'dist', 'screenshots', 'page.png');
+const SCREENSHOT = join(ROOT, 'dist', 'screenshots', 'page.png');
 /** Wall-clock limits: generous, as the 2 shared cores may be busy with other tests. */
 const BOOT_MS = 240_000, COMMAND_MS = 60_000;
 
