@@ -5,6 +5,7 @@
 import type { PhysicalMemory } from '../bus/memory.js';
 import { type BootState, flatBootState, writeBootGdt } from './boot-state.js';
 import { e820Map, EBDA_START, E820_RAM, HIGH_MEMORY } from './e820.js';
+import { isElf, parseElf32 } from './elf.js';
 
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
 export const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
@@ -88,29 +89,8 @@ function aoutSegments(image: Uint8Array, hdr: MultibootHeader): { segments: Segm
 }
 
 function elfSegments(image: Uint8Array): { segments: Segment[]; entry: number } {
-  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  if (image.length < 52 || dv.getUint32(0, false) !== 0x7f454c46) {
-    throw new Error('Multiboot kernel is not ELF and its header does not set the a.out kludge (flag 16)');
-  }
-  if (image[4] !== 1 || image[5] !== 1 || dv.getUint16(18, true) !== 3) throw new Error('Multiboot kernel must be a 32-bit little-endian i386 ELF file');
-  const phoff = dv.getUint32(28, true), phentsize = dv.getUint16(42, true), phnum = dv.getUint16(44, true);
-  if (phoff + phnum * phentsize > image.length || phentsize < 32) throw new Error('ELF program headers lie outside the file');
-  const segments: Segment[] = [];
-  let entry = dv.getUint32(24, true);
-  let entryMapped = false;
-  for (let i = 0; i < phnum; i++) {
-    const p = phoff + i * phentsize;
-    if (dv.getUint32(p, true) !== 1 /* PT_LOAD */) continue;
-    const offset = dv.getUint32(p + 4, true), vaddr = dv.getUint32(p + 8, true), paddr = dv.getUint32(p + 12, true);
-    const fileSize = dv.getUint32(p + 16, true), memSize = dv.getUint32(p + 20, true);
-    if (offset + fileSize > image.length) throw new Error(`ELF segment ${i} lies outside the file`);
-    if (memSize < fileSize) throw new Error(`ELF segment ${i} has p_memsz below p_filesz`);
-    segments.push({ addr: paddr, data: image.subarray(offset, offset + fileSize), memSize });
-    // Segments load at their physical address; a higher-half entry point is translated the same way.
-    if (!entryMapped && entry >= vaddr && entry < vaddr + memSize) { entry = entry - vaddr + paddr; entryMapped = true; }
-  }
-  if (!segments.length) throw new Error('ELF kernel has no loadable (PT_LOAD) segment');
-  return { segments, entry };
+  if (!isElf(image)) throw new Error('Multiboot kernel is not ELF and its header does not set the a.out kludge (flag 16)');
+  return parseElf32(image, 'Multiboot kernel');
 }
 
 /**

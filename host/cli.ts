@@ -6,11 +6,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { Machine, biosImageProblem, type MachineOptions } from './machine.js';
 import { detectKernel } from '../firmware/index.js';
 import { checkNetOptions, defaultNetOptions, parseHostfwd, parseNet, type NetOptions } from './net/options.js';
+import { createNetBackend } from './net/index.js';
 
 const HELP = `usage: ts86 [options]
        ts86 serve [--port N]   serve the browser page and the default guest (see ts86 serve --help)
        ts86 switch [--port N]  run a WebSocket Ethernet switch for guests (see ts86 switch --help)
-  --kernel FILE        Linux bzImage or Multiboot kernel (default: the default guest, built on first use)
+  --kernel FILE        Linux bzImage, Linux PVH ELF kernel (vmlinux) or Multiboot kernel
+                       (default: the default guest, built on first use)
   --initrd FILE        initrd for Linux; for Multiboot each --initrd 'FILE [ARGS]' becomes a module
   --append CMDLINE     kernel command line
   --bios FILE          64/128 KiB ROM started at the reset vector (no kernel)
@@ -158,7 +160,7 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
     mo.kernel = readInput(kernelPath!, 'kernel');
     let kind: string;
     try { kind = detectKernel(mo.kernel); } catch (e) { throw new UsageError(`kernel ${kernelPath}: ${(e as Error).message}`); }
-    if (kind === 'bzimage') {
+    if (kind !== 'multiboot') {
       if (initrds.length > 1) throw new UsageError('a Linux kernel takes one --initrd');
       if (initrds.length) mo.initrd = readInput(initrds[0]!, 'initrd');
     } else {
@@ -170,7 +172,12 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
     }
   }
   mo.cmdline = append;
-  try { return new Machine(mo); } catch (e) { throw new UsageError((e as Error).message); }
+  // An inline data path gets its network here, last, so no socket is left open by a usage error
+  // above; a worker builds its own from o.net.
+  if (o.defaultDevices && !worker) {
+    try { mo.virtioNet.backend = await createNetBackend(o.net); } catch (e) { throw new UsageError((e as Error).message); }
+  }
+  try { return new Machine(mo); } catch (e) { mo.virtioNet.backend?.close(); throw new UsageError((e as Error).message); }
 }
 
 export { HELP };

@@ -5,16 +5,30 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { RemoteDataPath } from '../devices/virtio-net/index.js';
+import type { NetOptions } from './net/index.js';
 
-export function startVirtioNetWorker(remote: RemoteDataPath, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Worker {
+export interface DataPathWorker {
+  worker: Worker;
+  /** Settles when the worker's network is up, or rejects with the one-line reason it is not. */
+  ready: Promise<void>;
+}
+
+export function startVirtioNetWorker(remote: RemoteDataPath, net: NetOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): DataPathWorker {
   const bundled = import.meta.url.endsWith('.mjs');
   const entry = new URL(bundled ? './virtio-net-worker.mjs' : './virtio-net-worker.ts', import.meta.url);
   const w = bundled
-    ? new Worker(entry, { workerData: remote })
-    : new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: remote });
-  w.on('message', (m: { log?: string }) => { if (m.log) log(m.log); });
-  w.on('error', (e) => log(`ts86: virtio-net worker failed: ${e.message}`));
-  // The CPU side decides when the machine ends; an idle worker must not keep the process up.
-  w.unref();
-  return w;
+    ? new Worker(entry, { workerData: { path: remote, net } })
+    : new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: { path: remote, net } });
+  const ready = new Promise<void>((resolve, reject) => {
+    w.on('message', (m: { log?: string; ready?: true; fatal?: string }) => {
+      if (m.log) log(m.log);
+      if (m.ready) resolve();
+      if (m.fatal) reject(new Error(m.fatal));
+    });
+    w.on('error', (e) => { log(`ts86: virtio-net worker failed: ${e.message}`); reject(e); });
+  });
+  // The CPU side decides when the machine ends; once running, an idle worker must not keep the
+  // process up (until then the process waits for its answer).
+  ready.then(() => w.unref(), () => {});
+  return { worker: w, ready };
 }

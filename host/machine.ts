@@ -72,6 +72,8 @@ export interface VirtioNetConfig {
   backend?: NetBackend;
   /** 'hypercall': also advertise one VMCALL number per queue in a vendor capability. */
   notify?: 'mmio' | 'hypercall';
+  /** The card's MAC (default 52:54:00:12:34:56, as QEMU's first NIC). */
+  mac?: Uint8Array;
 }
 
 /** The card's slot: 00:03.0, as QEMU places its first NIC. */
@@ -161,7 +163,7 @@ export class Machine {
       this.virtioNet = new VirtioNet({
         mem: this.mem, router, injector: this.injector, intxGsi: pciIntxGsi(VIRTIO_NET_SLOT, 0), placement,
         backend: placement === 'inline' ? v.backend ?? new UserNetwork() : undefined,
-        hypercalls: v.notify === 'hypercall' ? this.kvm : undefined,
+        hypercalls: v.notify === 'hypercall' ? this.kvm : undefined, mac: v.mac,
       });
       this.pci.add(this.virtioNet.pci, VIRTIO_NET_SLOT);
     }

@@ -68,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) { return usage(e); }
   const machine = m;
   const remote = machine.virtioNet?.remote;
-  const dataPathWorker = remote ? startVirtioNetWorker(remote) : null;
+  const dataPath = remote ? startVirtioNetWorker(remote, o.net) : null;
+  if (dataPath) { try { await dataPath.ready; } catch (e) { await dataPath.worker.terminate(); return usage(e); } }
   if (o.run !== undefined) session = new RunSession(o.run, (s) => machine.serialInput(new TextEncoder().encode(s)));
 
   const tty = process.stdin.isTTY && !session;
@@ -107,8 +108,7 @@ export async function main(argv: string[]): Promise<number> {
           if (machine.shutdownReason) process.stderr.write(`\nts86: ${machine.shutdownReason}\n`);
           return resolve(machine.exitStatus ?? 1);
         }
-        // Virtual mode skips idle time, so a guest waiting for input with a timeout set reaches it now.
-        if (machine.clock.now() >= limitNs || (r === 'idle' && machine.clock.mode === 'virtual' && limitNs !== Infinity)) {
+        if (machine.clock.now() >= limitNs) {
           if (session) out.write(session.partialOutput);
           process.stderr.write(`\nts86: timeout after ${o.timeout} s of guest time\n`);
           return resolve(124);
@@ -135,7 +135,8 @@ export async function main(argv: string[]): Promise<number> {
   });
   restore();
   if (o.debugVirtio && machine.virtioNet) process.stderr.write(`ts86: virtio-net ${JSON.stringify(machine.virtioNet.stats())}\n`);
-  await dataPathWorker?.terminate();
+  await dataPath?.worker.terminate();
+  machine.opts.virtioNet?.backend?.close();
   return status;
 }
 

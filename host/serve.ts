@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UsageError } from './cli.js';
 
-export const DEFAULT_PORT = 8086;
+/** Not 8086: that is `ts86 switch`'s, and the page may join a switch on the same host. */
+export const DEFAULT_PORT = 8080;
 
 const SERVE_HELP = `usage: ts86 serve [--port N]
   Serves the ts86 page and the default guest on http://localhost:N/ (default ${DEFAULT_PORT}; 0 picks a free port)
@@ -31,7 +32,7 @@ export interface PageServerOptions {
 
 /** Starts the HTTP server on 127.0.0.1; resolves once it listens. */
 export function startPageServer(o: PageServerOptions): Promise<{ server: Server; url: string }> {
-  const files = new Map<string, string>([['/guest/bzImage', o.guest.kernel], ['/guest/initrd', o.guest.initrd]]);
+  const files = new Map<string, string>([['/guest/kernel', o.guest.kernel], ['/guest/initrd', o.guest.initrd]]);
   const send = (res: ServerResponse, status: number, path: string | null, type: string, head = false) => {
     const headers: Record<string, string | number> = { 'Content-Type': type, 'Cache-Control': 'no-cache' };
     if (o.isolated !== false) {

@@ -4,6 +4,7 @@
 // shell prints a marker after it, so every engine is measured the same way.
 //
 //   node scripts/bench.mjs --bench ping [--ping-runs N] [--ping-count N]
+//   node scripts/bench.mjs --bench guest [--guest-runs N]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
  * the gateway's pings.
  */
 export const GUEST_ENGINES = {
+  ts86: { kind: 'ts86', args: [] },
   'ts86 worker/mmio': { kind: 'ts86', args: ['--device-model', 'worker', '--virtio-notify', 'mmio'] },
   'ts86 inline/mmio': { kind: 'ts86', args: ['--device-model', 'inline', '--virtio-notify', 'mmio'] },
   'ts86 worker/hcall': { kind: 'ts86', args: ['--device-model', 'worker', '--virtio-notify', 'hypercall'] },
@@ -46,7 +48,8 @@ function command(engine, guest) {
   try { createRequire(import.meta.url).resolve('v86'); } catch (err) { return { unavailable: `npm package v86 not installed (${err.message})` }; }
   const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
   if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
-  return { cmd: process.execPath, args: [SELF, '--v86-console', guest.kernel, guest.initrd] };
+  // v86 has no PVH loader: it boots the same kernel as a bzImage through SeaBIOS.
+  return { cmd: process.execPath, args: [SELF, '--v86-console', guest.bzImage, guest.initrd] };
 }
 
 /**
@@ -145,6 +148,68 @@ export async function pingSection({ engines, runs = 3, count = 2000 }) {
     if (cells[e].error) console.log(`  ${e} FAILED: ${cells[e].error}`);
   }
   return Object.values(cells).some((c) => c.error);
+}
+
+/** CPU-heavy guest workloads (issue: speed), each printing a checksum that every engine must agree on. */
+export const WORKLOADS = [
+  { name: 'md5', title: 'dd if=/dev/zero bs=1M count=8 | md5sum', cmd: 'dd if=/dev/zero bs=1M count=8 2>/dev/null | md5sum' },
+  { name: 'sort', title: 'seq 1 100000 | sort -r | md5sum', cmd: 'seq 1 100000 | sort -r | md5sum' },
+  { name: 'gzip', title: 'seq 1 300000 | gzip -6 | md5sum', cmd: 'seq 1 300000 | gzip -6 | md5sum' },
+];
+
+/**
+ * The guest-workload section: each workload once to warm up, then `runs` more times in the same
+ * boot; the median wall time of those warm runs, per engine (ts86 as `ts86` starts, realtime).
+ */
+export async function workloadSection({ engines, runs = 3 }) {
+  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
+  const guest = await ensureGuest({ quiet: false });
+  const cells = {};
+  for (const e of engines) {
+    process.stderr.write(`  guest workloads on ${e}...\n`);
+    const s = await bootGuest(e, guest);
+    if (s.unavailable) { cells[e] = { note: 'not available', why: s.unavailable }; continue; }
+    if (s.error) { cells[e] = { error: s.error }; continue; }
+    cells[e] = {};
+    try {
+      for (const w of WORKLOADS) {
+        const ms = [];
+        let sum = null;
+        for (let i = 0; i <= runs; i++) {
+          const r = await s.run(w.cmd);
+          const m = /\b([0-9a-f]{32})\b/.exec(r.output);
+          if (!m) throw new Error(`${w.name}: no checksum in ${JSON.stringify(r.output.slice(-200))}`);
+          sum = m[1];
+          if (i > 0) ms.push(r.ms);
+        }
+        cells[e][w.name] = { ms: median(ms), sum };
+      }
+    } catch (err) { cells[e] = { error: err.message }; }
+    s.close();
+  }
+  const W = 20;
+  console.log(`\nguest workloads in the booted default guest, warm: median wall time of ${runs} runs after one warm-up, same boot`);
+  console.log('workload'.padEnd(40) + engines.map((e) => e.padStart(W)).join(''));
+  let disagree = false;
+  for (const w of WORKLOADS) {
+    console.log(w.title.padEnd(40) + engines.map((e) => {
+      const c = cells[e];
+      return (c.note ?? (c.error ? 'FAILED' : `${(c[w.name].ms / 1000).toFixed(2)} s`)).padStart(W);
+    }).join(''));
+    const sums = new Set(engines.filter((e) => cells[e][w.name]).map((e) => cells[e][w.name].sum));
+    if (sums.size > 1) { disagree = true; console.log(`  ${w.name}: checksums differ between engines  <-- MISMATCH`); }
+  }
+  const ts = engines.filter((e) => e.startsWith('ts86') && cells[e][WORKLOADS[0].name]);
+  for (const t of ts) {
+    const parts = engines.filter((e) => !e.startsWith('ts86') && cells[e][WORKLOADS[0].name])
+      .map((e) => `${e} ${WORKLOADS.map((w) => (cells[e][w.name].ms / cells[t][w.name].ms).toFixed(2)).join('/')}`);
+    if (parts.length) console.log(`  ratios (other / ${t} time, ${WORKLOADS.map((w) => w.name).join('/')}; above 1 means ts86 is faster): ${parts.join(', ')}`);
+  }
+  for (const e of engines) {
+    if (cells[e].why) console.log(`  ${e}: ${cells[e].why}`);
+    if (cells[e].error) console.log(`  ${e} FAILED: ${cells[e].error}`);
+  }
+  return disagree || Object.values(cells).some((c) => c.error);
 }
 
 /** v86 in this process, its serial console on stdin/stdout (what bootGuest drives). */

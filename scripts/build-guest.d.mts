@@ -1,4 +1,14 @@
-export interface GuestPaths { dir: string; kernel: string; initrd: string; config: string }
+export interface GuestPaths {
+  dir: string;
+  /** The kernel the default guest boots: vmlinux, through the PVH entry. */
+  kernel: string;
+  /** The same kernel as an LZ4 bzImage, for loaders without PVH. */
+  bzImage: string;
+  /** Uncompressed cpio (newc). */
+  initrd: string;
+  config: string;
+  systemMap: string;
+}
 export function cacheRoot(): string;
 export function cachedGuest(): GuestPaths | null;
 export function ensureGuest(opts?: { quiet?: boolean }): Promise<GuestPaths>;

@@ -1,4 +1,3 @@
-export const WEB_DIR: string;
 export function buildIfStale(): Promise<void>;
 /** Builds the page into dist/web/ when a source is newer; returns that folder. */
 export function buildWebIfStale(): Promise<string>;

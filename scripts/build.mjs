@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'ts86.mjs');
 const WEB_SRC = join(root, 'host', 'web');
-export const WEB_DIR = join(root, 'dist', 'web');
+const WEB_DIR = join(root, 'dist', 'web');
 const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'host'];
 
 function newest(dir) {
@@ -56,7 +56,8 @@ export async function buildIfStale() {
 }
 
 /**
- * The page: its script, the CPU worker (the Machine runs there, so the page stays responsive)
+ * The page: its script, the CPU worker (the Machine runs there, so the page stays responsive),
+ * the device-model worker (the network card's data path, when the page is cross-origin isolated)
  * and one stylesheet (the terminal widget's and the page's); index.html is copied as it is.
  */
 export async function buildWebIfStale() {
@@ -64,7 +65,7 @@ export async function buildWebIfStale() {
   if (!stale(index)) return WEB_DIR;
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: ['page.ts', 'cpu-worker.ts', 'page.css'].map((f) => join(WEB_SRC, f)),
+    entryPoints: ['page.ts', 'cpu-worker.ts', 'net-worker.ts', 'page.css'].map((f) => join(WEB_SRC, f)),
     bundle: true, platform: 'browser', format: 'esm', target: 'chrome110', outdir: WEB_DIR,
     sourcemap: 'linked', logLevel: 'warning', write: false,
   });

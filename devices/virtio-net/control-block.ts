@@ -15,14 +15,24 @@ export const CB = {
   FEATURES_HI: 5,
   /** Set by the data path when a ring broke (the control plane raises DEVICE_NEEDS_RESET). */
   NEEDS_RESET: 6,
-  /** Per queue (QUEUE + q * QUEUE_STRIDE): enable, size, desc, avail (driver), used (device). */
+  /** The ISR status register (bit 0 queue, bit 1 config): set by either side, read-to-clear by the guest. */
+  ISR: 7,
+  /**
+   * Per queue (QUEUE + q * QUEUE_STRIDE): enable, size, desc, avail (driver), used (device), and
+   * Q_CALL, the irqfd its used-buffer notifications go to (a CALL value; vhost's VHOST_SET_VRING_CALL).
+   * Q_CALL is live: the data path reads it at every notification, outside the SEQ/ACK handshake.
+   */
   QUEUE: 8,
   QUEUE_STRIDE: 8,
-  Q_ENABLE: 0, Q_SIZE: 1, Q_DESC: 2, Q_AVAIL: 3, Q_USED: 4,
+  Q_ENABLE: 0, Q_SIZE: 1, Q_DESC: 2, Q_AVAIL: 3, Q_USED: 4, Q_CALL: 5,
   /** Statistics, see STAT_NAMES. */
   STATS: 32,
   LENGTH: 48,
 } as const;
+
+/** Q_CALL values: no interrupt, INTx (ISR bit 0, then the INTx irqfd), or MSI-X vector (v - VECTOR0)'s irqfd. */
+export const CALL = { NONE: 0, INTX: 1, VECTOR0: 2 } as const;
+export const ISR_QUEUE = 1, ISR_CONFIG = 2;
 
 /** Data-path statistics, in order from CB.STATS. */
 export const STAT_NAMES = ['rx_packets', 'rx_dropped', 'tx_packets', 'tx_dropped', 'bad_chains', 'rx_kicks', 'tx_kicks', 'rx_interrupts', 'tx_interrupts'] as const;

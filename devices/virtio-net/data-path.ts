@@ -2,9 +2,10 @@
  * The virtio-net data path (what vhost-net is to QEMU): receive and transmit queue processing
  * between guest RAM and a NetBackend. It runs wherever the host puts it (a worker over shared
  * RAM, or the CPU thread) and reaches the rest of the device only through channels and the
- * control block: kick channels in (one per queue, from an ioeventfd or a hypercall), call
- * channels out (one per queue; the control plane binds each to an MSI-X vector or INTx), and a
- * control channel in plus `needsReset` out.
+ * control block: kick channels in (one per queue, from an ioeventfd or a hypercall), irqfd
+ * channels out (one per MSI-X vector, one for INTx; the control plane says in the control block
+ * which one each queue signals, as QEMU hands vhost a queue's call eventfd), and a control
+ * channel in plus `needsReset` out.
  *
  * `poll()` is the one entry: apply control changes, consume kicks, move frames. Frames from the
  * backend are placed at once (MRG_RXBUF across as many chains as needed) or dropped when the
@@ -13,7 +14,7 @@
 import type { EventChannel } from '../../channels/event-channel.js';
 import { GuestLog, type LogSink } from '../../bus/pci/guest-log.js';
 import type { NetBackend } from '../net-backend.js';
-import { CB, STAT } from './control-block.js';
+import { CALL, CB, ISR_QUEUE, STAT } from './control-block.js';
 import type { DmaRam } from './dma.js';
 import {
   has, NET_HDR_NUM_BUFFERS, NET_HDR_SIZE, NUM_QUEUES, RX_QUEUE, STATUS_DRIVER_OK, TX_QUEUE,
@@ -29,8 +30,10 @@ const MAX_SEGMENTS = 4 * QUEUE_MAX_SIZE;
 export interface DataPathChannels {
   /** Driver notifications, per queue. */
   kick: EventChannel[];
-  /** Used buffers the driver asked to hear about, per queue. */
-  call: EventChannel[];
+  /** MSI-X vector v's irqfd (the MSI shim routes its GSI). */
+  vectors: EventChannel[];
+  /** The INTx resampling irqfd (level; the ISR in the control block says why). */
+  intx: EventChannel;
   /** Control block changed (control plane -> data path). */
   control: EventChannel;
   /** A ring broke (data path -> control plane). */
@@ -105,9 +108,19 @@ export class VirtioNetDataPath {
 
   private finish(q: SplitQueue, index: number): void {
     if (q.publishUsed()) {
-      this.ch.call[index]!.signal();
+      this.notify(index);
       this.count(index === RX_QUEUE ? STAT.rx_interrupts : STAT.tx_interrupts);
     }
+  }
+
+  /** Signal the irqfd the control plane bound queue `index` to (NO_VECTOR: none). */
+  private notify(index: number): void {
+    const b = this.block;
+    const t = Atomics.load(b, CB.QUEUE + index * CB.QUEUE_STRIDE + CB.Q_CALL);
+    if (t === CALL.INTX) {
+      Atomics.or(b, CB.ISR, ISR_QUEUE);
+      this.ch.intx.signal();
+    } else if (t >= CALL.VECTOR0 && t - CALL.VECTOR0 < this.ch.vectors.length) this.ch.vectors[t - CALL.VECTOR0]!.signal();
   }
 
   /** Send what the driver queued; bounded per call so a busy guest cannot pin the data path. */
@@ -152,8 +165,8 @@ export class VirtioNetDataPath {
     segs.count = 0;
     let chains = 0, room = 0;
     while (room < need) {
-      const head = chains < MAX_SEGMENTS ? q.pop(segs) : POP_EMPTY;
-      if (head === POP_EMPTY || (!this.mrg && chains === 1)) {
+      const head = chains < MAX_SEGMENTS && (this.mrg || chains === 0) ? q.pop(segs) : POP_EMPTY;
+      if (head === POP_EMPTY) {
         // Not enough buffers (or one too small without MRG_RXBUF): leave them for later frames.
         q.unpop(chains);
         this.count(STAT.rx_dropped);

@@ -17,7 +17,7 @@ import type { NetBackend } from '../net-backend.js';
 import { newControlBlock, readStats, type StatName } from './control-block.js';
 import { VirtioNetDataPath, type DataPathChannels } from './data-path.js';
 import { DmaRam, SharedDirtyPages, ramPageMap } from './dma.js';
-import { VirtioNetPci } from './pci.js';
+import { MSIX_VECTORS, VirtioNetPci } from './pci.js';
 import { NUM_QUEUES } from './spec.js';
 
 export { VirtioNetPci, VIRTIO_VENDOR, VIRTIO_NET_DEVICE, TS86_CAP_VENDOR_ID } from './pci.js';
@@ -34,7 +34,8 @@ export interface RemoteDataPath {
   dirty: SharedArrayBuffer;
   block: SharedArrayBuffer;
   kick: ChannelDescriptor[];
-  call: ChannelDescriptor[];
+  vectors: ChannelDescriptor[];
+  intx: ChannelDescriptor;
   control: ChannelDescriptor;
   needsReset: ChannelDescriptor;
 }
@@ -44,6 +45,8 @@ export interface VirtioNetOptions {
   router: GsiRouter;
   injector: Injector;
   intxGsi: number;
+  /** GSI of MSI-X vector 0 (default 24, the first past the IOAPIC's pins). */
+  msixGsi?: number;
   /** 'inline': the data path runs here on `backend`; 'remote': `remote` describes it for a worker. */
   placement: 'inline' | 'remote';
   backend?: NetBackend;
@@ -66,21 +69,21 @@ export class VirtioNet {
     let channels: DataPathChannels;
     if (remote) {
       if (!(o.mem.ram.buffer instanceof SharedArrayBuffer)) throw new Error('a remote virtio-net data path needs guest RAM in a SharedArrayBuffer');
-      const space = new ChannelSpace(8);
+      const space = new ChannelSpace(16);
       const ch = () => space.alloc();
-      const c = { kick: [ch(), ch()], call: [ch(), ch()], control: ch(), needsReset: ch() };
+      const c = { kick: [ch(), ch()], vectors: Array.from({ length: MSIX_VECTORS }, ch), intx: ch(), control: ch(), needsReset: ch() };
       channels = c;
       this.dirty = new SharedDirtyPages(o.mem.ramSize);
       const d = (x: SharedEventChannel) => x.descriptor;
       this.remote = {
         ram: o.mem.ram.buffer, ramPages: ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, true).buffer as SharedArrayBuffer,
         dirty: this.dirty.buffer, block: this.block.buffer as SharedArrayBuffer,
-        kick: c.kick.map(d), call: c.call.map(d), control: d(c.control), needsReset: d(c.needsReset),
+        kick: c.kick.map(d), vectors: c.vectors.map(d), intx: d(c.intx), control: d(c.control), needsReset: d(c.needsReset),
       };
     } else {
       if (!o.backend) throw new Error('an inline virtio-net data path needs a network backend');
       const l = () => new LocalEventChannel();
-      const c = { kick: [l(), l()], call: [l(), l()], control: l(), needsReset: l() };
+      const c = { kick: [l(), l()], vectors: Array.from({ length: MSIX_VECTORS }, l), intx: l(), control: l(), needsReset: l() };
       channels = c;
       const ram = new DmaRam(o.mem.ram, ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, false), { written: (a, n) => o.mem.invalidateCode(a, n) });
       const dp = this.dataPath = new VirtioNetDataPath(ram, this.block, channels, o.backend, o.log);
@@ -89,7 +92,7 @@ export class VirtioNet {
       for (const k of [...c.kick, c.control]) k.onSignal = run;
     }
     this.pci = new VirtioNetPci({
-      mem: o.mem, router: o.router, injector: o.injector, intxGsi: o.intxGsi, channels, block: this.block,
+      mem: o.mem, router: o.router, injector: o.injector, intxGsi: o.intxGsi, msixGsi: o.msixGsi, channels, block: this.block,
       mac: o.mac ?? DEFAULT_MAC, hypercalls: o.hypercalls, log: o.log,
     });
   }
@@ -115,8 +118,8 @@ export class VirtioNet {
  */
 export function remoteDataPath(d: RemoteDataPath, backend: NetBackend, log?: LogSink): { dataPath: VirtioNetDataPath; waitSet: WaitSet } {
   const from = (x: ChannelDescriptor): EventChannel => SharedEventChannel.from(x);
-  const channels: DataPathChannels = { kick: d.kick.map(from), call: d.call.map(from), control: from(d.control), needsReset: from(d.needsReset) };
-  if (channels.kick.length !== NUM_QUEUES || channels.call.length !== NUM_QUEUES) throw new Error('virtio-net: descriptor has the wrong number of queues');
+  const channels: DataPathChannels = { kick: d.kick.map(from), vectors: d.vectors.map(from), intx: from(d.intx), control: from(d.control), needsReset: from(d.needsReset) };
+  if (channels.kick.length !== NUM_QUEUES || channels.vectors.length !== MSIX_VECTORS) throw new Error('virtio-net: descriptor has the wrong number of queues or vectors');
   const ram = new DmaRam(new Uint8Array(d.ram), new Uint8Array(d.ramPages), new SharedDirtyPages(d.ram.byteLength, d.dirty));
   const dataPath = new VirtioNetDataPath(ram, new Int32Array(d.block), channels, backend, log);
   return { dataPath, waitSet: new WaitSet([...channels.kick, channels.control]) };

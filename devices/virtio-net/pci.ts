@@ -11,22 +11,29 @@
  *   Vendor capability (cfg_type 9, vendor 0x7486): one hypercall number per queue whose VMCALL
  *   signals the same kick channel (only with hypercall notify).
  *
- * Interrupts: the data path signals a queue's call channel; this side consumes it and, as the
- * guest configured the function, raises that queue's MSI-X vector (VIRTIO_MSI_NO_VECTOR: none)
- * or sets ISR bit 0 and asserts INTx through a resampling irqfd whose EOI re-check keeps the
- * level line up while the ISR is non-zero. Reading the ISR clears it.
+ * Interrupts go KVM's way, with this side only re-plumbing them on the guest's config writes:
+ * - MSI-X: vector v has an irqfd channel feeding GSI msixGsi + v, whose route the MSI shim
+ *   (MsixRouting) keeps equal to the vector's table entry (none while disabled, masked or
+ *   without Bus Master; a signal on a masked vector sets its PBA bit and is sent on unmask).
+ * - INTx: a resampling irqfd drives INTA#; after the guest's EOI the line drops and is raised
+ *   again while the ISR (in the control block) is non-zero. Reading the ISR clears it.
+ * Which irqfd a queue's used-buffer notification signals is written to the control block
+ * (Q_CALL, vhost's VHOST_SET_VRING_CALL): its vector's with MSI-X on (VIRTIO_MSI_NO_VECTOR: none),
+ * the INTx one with MSI-X off. The data path signals it directly; nothing here relays it.
  */
 import type { AccessSize } from '../../bus/io.js';
 import type { PhysicalMemory } from '../../bus/memory.js';
 import { GuestLog, type LogSink } from '../../bus/pci/guest-log.js';
 import { PciFunction } from '../../bus/pci/function.js';
+import { MsixRouting } from '../../bus/pci/msix-routing.js';
 import type { GsiRouter } from '../../irqchip/router.js';
+import { IOAPIC_PINS } from '../../irqchip/ioapic.js';
 import { LocalEventChannel } from '../../channels/event-channel.js';
 import type { Injector } from '../../channels/injector.js';
 import { Irqfd } from '../../channels/irqfd.js';
 import { HypercallChannel } from '../../channels/hypercall.js';
 import type { KvmParavirt } from '../kvm-paravirt.js';
-import { CB } from './control-block.js';
+import { CALL, CB, ISR_CONFIG } from './control-block.js';
 import type { DataPathChannels } from './data-path.js';
 import {
   DEVICE_FEATURES_HI, DEVICE_FEATURES_LO, has, NUM_QUEUES, STATUS_DRIVER_OK, STATUS_FEATURES_OK, STATUS_NEEDS_RESET,
@@ -41,7 +48,8 @@ export const TS86_CAP_VENDOR_ID = 0x7486;
 export const MSIX_BAR = 1, REGS_BAR = 4;
 export const REGS = { COMMON: 0x0000, ISR: 0x1000, DEVICE: 0x2000, NOTIFY: 0x3000, SIZE: 0x4000 } as const;
 export const NOTIFY_OFF_MULTIPLIER = 4;
-const MSIX_VECTORS = 1 + NUM_QUEUES;
+/** Config + one per queue. */
+export const MSIX_VECTORS = 1 + NUM_QUEUES;
 const COMMON_CFG_SIZE = 0x38;
 const DEVICE_CFG_SIZE = 12;
 
@@ -51,6 +59,8 @@ export interface VirtioNetPciOptions {
   injector: Injector;
   /** The GSI its INTA# reaches (from the MP table's routing of its slot). */
   intxGsi: number;
+  /** GSI of MSI-X vector 0; vector v uses msixGsi + v (default: the first past the IOAPIC's pins). */
+  msixGsi?: number;
   /** The same channels the data path got. */
   channels: DataPathChannels;
   /** The control block the data path reads. */
@@ -64,7 +74,10 @@ export interface VirtioNetPciOptions {
 
 interface QueueRegs { size: number; vector: number; enable: number; desc: number; driver: number; device: number; hi: number }
 
-/** Host-side counts (the data path keeps its own in the control block). */
+/**
+ * Host-side counts (the data path keeps its own in the control block): MSI-X messages per vector
+ * (sent or held in the PBA), INTx assertions (re-assertions after an EOI included), config interrupts.
+ */
 export interface TransportStats { msix: number[]; intx: number; configInterrupts: number }
 
 export class VirtioNetPci extends PciFunction {
@@ -78,13 +91,11 @@ export class VirtioNetPci extends PciFunction {
   private msixConfig = VIRTIO_MSI_NO_VECTOR;
   private queueSelect = 0;
   private readonly queues: QueueRegs[] = [];
-  private isr = 0;
   private generation = 0;
   private linkUp = true;
   /** SEQ value a reset waits for: device_status reads its old value until the data path acks. */
   private resetSeq = -1;
   private statusBeforeReset = 0;
-  private readonly intx = new LocalEventChannel();
   private readonly resample = new LocalEventChannel();
   private readonly notifyRemovers: (() => void)[] = [];
   readonly hypercallChannels: HypercallChannel[] = [];
@@ -120,12 +131,19 @@ export class VirtioNetPci extends PciFunction {
       this.addVendorCapability(payload);
     }
 
+    if (o.channels.vectors.length !== MSIX_VECTORS) throw new RangeError(`virtio-net has ${MSIX_VECTORS} MSI-X vectors, not ${o.channels.vectors.length}`);
+    // The MSI shim: vector v's channel is its irqfd; its GSI's route mirrors the table entry.
+    new MsixRouting({ fn: this, router: o.router, injector: o.injector, firstGsi: o.msixGsi ?? IOAPIC_PINS, channels: o.channels.vectors, log: o.log });
     // INTx: a resampling irqfd drives INTA# through the function (Interrupt Disable and MSI-X
     // enable mask it); after the guest's EOI the line drops and is raised again if the ISR is set.
-    new Irqfd({ router: o.router, gsi: o.intxGsi, channel: this.intx, injector: o.injector, resample: this.resample, line: (l) => this.setIntx(l) });
-    o.injector.attach(this.resample, () => { if (this.isr !== 0) this.intx.signal(); });
-    for (let q = 0; q < NUM_QUEUES; q++) o.injector.attach(o.channels.call[q]!, () => this.queueInterrupt(q));
+    const intx = o.channels.intx;
+    new Irqfd({
+      router: o.router, gsi: o.intxGsi, channel: intx, injector: o.injector, resample: this.resample,
+      line: (l) => { if (l) this.stats.intx++; this.setIntx(l); },
+    });
+    o.injector.attach(this.resample, () => { if (Atomics.load(this.block, CB.ISR) !== 0) intx.signal(); });
     o.injector.attach(o.channels.needsReset, () => this.needsReset());
+    this.routeCalls();
   }
 
   get hypercallKicks(): number[] { return this.hypercallChannels.map((h) => h.calls); }
@@ -156,27 +174,46 @@ export class VirtioNetPci extends PciFunction {
     }
   }
 
-  private queueInterrupt(q: number): void {
-    if (this.msixEnabled) this.msixVectorNotify(this.queues[q]!.vector);
-    else this.intxNotify(1);
+  /**
+   * Bind each queue's notifications to the irqfd the guest's configuration asks for (the data
+   * path reads Q_CALL at every notification): a driver that switches between INTx and MSI-X, or
+   * moves a queue to another vector, leaves nothing on the old path.
+   */
+  private routeCalls(): void {
+    const msix = this.msixEnabled;
+    for (let q = 0; q < NUM_QUEUES; q++) {
+      const v = this.queues[q]!.vector;
+      const target = !msix ? CALL.INTX : v === VIRTIO_MSI_NO_VECTOR ? CALL.NONE : CALL.VECTOR0 + v;
+      Atomics.store(this.block, CB.QUEUE + q * CB.QUEUE_STRIDE + CB.Q_CALL, target);
+    }
   }
 
-  private msixVectorNotify(v: number): void {
-    if (v === VIRTIO_MSI_NO_VECTOR || v >= MSIX_VECTORS) return;
-    this.stats.msix[v]!++;
-    this.msixNotify(v);
+  /** MSI-X enable or function mask written (or a function reset): re-plumb the queues. */
+  override msixChanged(vector: number | null): void {
+    if (vector === null) this.routeCalls();
   }
 
-  private intxNotify(bit: number): void {
-    this.isr |= bit;
-    this.stats.intx++;
-    this.intx.signal();
+  /** Every MSI-X message of the function goes through here (the shim's irqfds and config interrupts): counted. */
+  override msixNotify(v: number): boolean {
+    const sent = super.msixNotify(v);
+    if (sent) this.stats.msix[v]!++;
+    return sent;
+  }
+
+  /** Function-level reset: the PCI state (MSI-X off, no routes left) and the virtio device. */
+  override pciReset(): void {
+    super.pciReset();
+    this.reset();
   }
 
   private configInterrupt(): void {
     this.stats.configInterrupts++;
-    if (this.msixEnabled) this.msixVectorNotify(this.msixConfig);
-    else this.intxNotify(2);
+    if (this.msixEnabled) {
+      if (this.msixConfig !== VIRTIO_MSI_NO_VECTOR) this.msixNotify(this.msixConfig);
+    } else {
+      Atomics.or(this.block, CB.ISR, ISR_CONFIG);
+      this.o.channels.intx.signal();
+    }
   }
 
   private needsReset(): void {
@@ -222,7 +259,8 @@ export class VirtioNetPci extends PciFunction {
     this.msixConfig = VIRTIO_MSI_NO_VECTOR;
     this.queueSelect = 0;
     for (let q = 0; q < NUM_QUEUES; q++) this.queues[q] = this.freshQueue();
-    this.isr = 0;
+    this.routeCalls();
+    Atomics.store(this.block, CB.ISR, 0);
     this.setIntx(false);
     Atomics.store(this.block, CB.NEEDS_RESET, 0);
     Atomics.add(this.block, CB.RESETS, 1);
@@ -281,9 +319,7 @@ export class VirtioNetPci extends PciFunction {
     }
     if (region === REGS.ISR && o === 0) {
       // Read-to-clear; the line itself drops at the guest's EOI (resample).
-      const isr = this.isr;
-      this.isr = 0;
-      return isr;
+      return Atomics.exchange(this.block, CB.ISR, 0);
     }
     return v >>> 0;
   }
@@ -356,7 +392,7 @@ export class VirtioNetPci extends PciFunction {
       case 0x14: this.writeStatus(v); return;
       case 0x16: this.queueSelect = v & 0xffff; return;
       case 0x18: if (queueEditable) q.size = v & 0xffff; return;
-      case 0x1a: if (q) q.vector = this.vectorOrNone(v); return;
+      case 0x1a: if (q) { q.vector = this.vectorOrNone(v); this.routeCalls(); } return;
       case 0x1c: if (q && v === 1) this.enableQueue(this.queueSelect); return;
       case 0x20: if (queueEditable) q.desc = v; return;
       case 0x28: if (queueEditable) q.driver = v; return;

@@ -365,7 +365,7 @@ export class TcpNat {
     this.conns.set(c.key, c);
     this.net.stats.tcpConnections++;
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), TICK_MS);
+      this.timer = setInterval(() => this.tick(Date.now()), TICK_MS);
       (this.timer as { unref?: () => void }).unref?.(); // never keeps a process alive
     }
   }
@@ -396,8 +396,8 @@ export class TcpNat {
     if (this.timer) { clearInterval(this.timer); this.timer = null; }
   }
 
-  private tick(): void {
-    const now = Date.now();
+  /** The timers, as of `now` (ms): resends, zero-window probes, give-ups. Runs every 100 ms. */
+  tick(now: number): void {
     for (const c of [...this.conns.values()]) {
       if (c.state === 'connecting') {
         if (now - c.created > CONNECT_TIMEOUT_MS) this.abort(c, true);

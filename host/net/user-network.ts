@@ -99,8 +99,8 @@ export class UserNetwork implements NetBackend, IpOutput {
   private learn(ip: number, f: Uint8Array, macOff: number): void {
     if (!inNet(ip) || ip === GATEWAY_IP || ip === DNS_IP || (ip & 255) === 0 || (ip & 255) === 255) return;
     if (f[macOff]! & 1) return; // a multicast MAC is nobody's address
-    const i = ip & 255;
-    this.arp.set(f.subarray(macOff, macOff + 6), i * 6);
+    const i = ip & 255, a = this.arp;
+    for (let k = 0; k < 6; k++) a[i * 6 + k] = f[macOff + k]!; // no subarray view: this runs for every frame
     this.arpKnown[i] = 1;
   }
 
@@ -170,18 +170,22 @@ export class UserNetwork implements NetBackend, IpOutput {
   private icmpInput(f: Uint8Array, src: number, dst: number, p: number, len: number): void {
     const s = this.stats;
     if (len < 8) { s.dropShort++; return; }
-    if (fold(sum16(f, p, len)) !== 0) { s.dropBadChecksum++; return; }
     if (f[p] !== 8 || f[p + 1] !== 0) { s.dropUnknown++; return; }
     if (dst !== GATEWAY_IP && dst !== DNS_IP) { s.dropUnreachable++; return; }
     if (!this.fromGuest(src)) { s.dropBadHeader++; return; }
     if (len > MAX_FRAME - IP_PAYLOAD) { s.dropOversized++; return; }
+    if (fold(sum16(f, p, len)) !== 0) { s.dropBadChecksum++; return; }
     const o = this.out;
-    o.set(f.subarray(p, p + len), IP_PAYLOAD);
+    // Without IP options the message sits where the reply needs it: copy the whole frame (no
+    // view to allocate) and rewrite the headers around it.
+    if (p === IP_PAYLOAD) o.set(f);
+    else o.set(f.subarray(p, p + len), IP_PAYLOAD);
+    // Echo reply: type 8 -> 0, so the checksum grows by 0x0800 (RFC 1624 incremental update).
     o[IP_PAYLOAD] = 0;
-    wr16(o, IP_PAYLOAD + 2, 0);
-    wr16(o, IP_PAYLOAD + 2, fold(sum16(o, IP_PAYLOAD, len)));
+    const c = (~rd16(o, IP_PAYLOAD + 2) & 0xffff) - 0x0800;
+    wr16(o, IP_PAYLOAD + 2, ~(c < 0 ? c + 0xffff : c) & 0xffff);
     s.icmpEchoReplies++;
-    o.set(f.subarray(6, 12), 0); // back to the sender's MAC even before ARP has taught it
+    for (let m = 0; m < 6; m++) o[m] = f[6 + m]!; // back to the sender's MAC even before ARP has taught it
     this.emitIpTo(PROTO_ICMP, dst, src, len);
   }
 

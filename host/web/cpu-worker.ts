@@ -1,13 +1,14 @@
 /**
- * The CPU worker: the Machine runs here, in slices, so the page stays responsive. Guest RAM is a
- * SharedArrayBuffer when the page is cross-origin isolated (device-model workers can then share
- * it), a plain ArrayBuffer otherwise; either way every device model runs in this worker today.
+ * The CPU worker: the Machine runs here, in slices, so the page stays responsive. When the page is
+ * cross-origin isolated, guest RAM is a SharedArrayBuffer and the network card's data path runs in
+ * the device-model worker (net-worker.ts) that the page starts from the descriptor posted with
+ * 'started'; otherwise RAM is a plain ArrayBuffer and the data path runs inline here.
  */
 import { Machine } from '../machine.js';
 import { detectKernel } from '../../firmware/index.js';
-import { UserNetwork } from '../net/user-network.js';
 import { InterruptStats } from './interrupt-stats.js';
-import { PacketCounter } from './packet-counter.js';
+import type { PacketCounter } from './packet-counter.js';
+import { createPageNetwork } from './page-network.js';
 import type { BootRequest, FromWorker, ToWorker } from './messages.js';
 
 declare const self: {
@@ -48,9 +49,9 @@ function report(now: number): void {
   const m = machine!;
   post({
     kind: 'stats', wallMs: now - statsAt, instructions: m.cpu.instructions - statsInstructions, guestMs: m.clock.now() / 1e6,
-    interrupts: irqs!.take(), packetsIn: packets!.framesIn, packetsOut: packets!.framesOut,
+    interrupts: irqs!.take(), packets: packets && { packetsIn: packets.framesIn, packetsOut: packets.framesOut },
   });
-  packets!.framesIn = packets!.framesOut = 0;
+  if (packets) packets.framesIn = packets.framesOut = 0;
   statsAt = now;
   statsInstructions = m.cpu.instructions;
 }
@@ -61,7 +62,10 @@ wake.port1.onmessage = () => run();
 function schedule(sleepMs: number): void {
   if (scheduled || paused || stopped) return;
   scheduled = true;
-  if (sleepMs >= 1) setTimeout(() => run(), sleepMs); else wake.port2.postMessage(null);
+  if (sleepMs < 1) wake.port2.postMessage(null);
+  // A device-model worker's signal (a packet for the guest) ends the sleep early.
+  else if (machine?.virtioNet?.remote) void machine.injector.waitSet.waitAsync(sleepMs).then(run);
+  else setTimeout(run, sleepMs);
 }
 
 function run(): void {
@@ -92,33 +96,33 @@ function run(): void {
   schedule(sleepMs);
 }
 
-function boot(req: BootRequest): void {
+async function boot(req: BootRequest): Promise<void> {
   let kernelKind: string;
   try { kernelKind = detectKernel(req.kernel); } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
   const sharedRam = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
-  // The user-mode network runs here, beside the card: its gateway answers ARP, ping, DHCP and DNS
-  // for names it knows; a page has no host sockets to reach further.
-  packets = new PacketCounter(new UserNetwork());
+  if (!sharedRam) {
+    try { packets = await createPageNetwork(req.net, (line) => console.warn(line)); } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
+  }
   try {
     machine = new Machine({
-      virtioNet: { backend: packets },
-      kernel: req.kernel, initrd: kernelKind === 'bzimage' ? req.initrd ?? undefined : undefined,
-      modules: kernelKind !== 'bzimage' && req.initrd ? [{ data: req.initrd, cmdline: req.initrdName }] : undefined,
+      virtioNet: { placement: sharedRam ? 'remote' : 'inline', backend: packets ?? undefined, mac: req.mac },
+      kernel: req.kernel, initrd: kernelKind !== 'multiboot' ? req.initrd ?? undefined : undefined,
+      modules: kernelKind === 'multiboot' && req.initrd ? [{ data: req.initrd, cmdline: req.initrdName }] : undefined,
       cmdline: req.cmdline, memoryMiB: req.memoryMiB, sharedRam, clock: 'realtime',
       // Bare-metal test kernels print on QEMU's debug console (port 0xE9): it shares the terminal.
       onSerial, onDebugcon: onSerial,
     });
-  } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
+  } catch (e) { packets?.close(); post({ kind: 'error', message: (e as Error).message }); return; }
   irqs = InterruptStats.attach(machine);
   statsAt = performance.now();
-  post({ kind: 'started', kernelKind, sharedRam });
+  post({ kind: 'started', kernelKind, sharedRam, remote: machine.virtioNet?.remote ?? null });
   schedule(0);
 }
 
 self.onmessage = (e) => {
   const msg = e.data;
   switch (msg.kind) {
-    case 'boot': if (!machine) boot(msg); break;
+    case 'boot': if (!machine) void boot(msg); break;
     case 'input': machine?.serialInput(msg.bytes); schedule(0); break;
     case 'pause': paused = true; break;
     case 'resume':

@@ -1,14 +1,19 @@
-/** What the page and the CPU worker say to each other (structured-clone messages). */
+/** What the page and its workers say to each other (structured-clone messages). */
+import type { RemoteDataPath } from '../../devices/virtio-net/index.js';
 
 export interface BootRequest {
   kind: 'boot';
-  /** Linux bzImage or Multiboot kernel. */
+  /** A kernel image, as the firmware's detectKernel takes it. */
   kernel: Uint8Array;
   initrd: Uint8Array | null;
   /** A Multiboot kernel gets the initrd as a module with this command line. */
   initrdName: string;
   cmdline: string;
   memoryMiB: number;
+  /** The network: 'user' or a `ts86 switch` URL. */
+  net: string;
+  /** The card's MAC. */
+  mac: Uint8Array;
 }
 
 /** Page -> CPU worker. A reset is a fresh worker booted with the same images. */
@@ -30,17 +35,25 @@ export interface Stats {
   /** Guest time since boot. */
   guestMs: number;
   interrupts: InterruptRate[];
-  /** Ethernet frames to and from the guest since the last report. */
-  packetsIn: number;
-  packetsOut: number;
+  /** Ethernet frames to and from the guest since the last report (null: the device-model worker counts them). */
+  packets: PacketCounts | null;
 }
+
+export interface PacketCounts { packetsIn: number; packetsOut: number }
 
 /** CPU worker -> page. */
 export type FromWorker =
-  | { kind: 'started'; kernelKind: string; sharedRam: boolean }
+  /** `remote`: the card's data path waits for a device-model worker (cross-origin isolated pages). */
+  | { kind: 'started'; kernelKind: string; sharedRam: boolean; remote: RemoteDataPath | null }
   | { kind: 'serial'; bytes: Uint8Array }
   | Stats
   /** The machine stopped for good: a guest triple fault, a guest reset, an exit device write. */
   | { kind: 'stopped'; reason: string }
   /** The images could not be booted (not a kernel, too large, ...). */
   | { kind: 'error'; message: string };
+
+/** Page -> device-model worker (once). */
+export interface ToNetWorker { remote: RemoteDataPath; net: string }
+
+/** Device-model worker -> page. */
+export type FromNetWorker = ({ kind: 'packets' } & PacketCounts) | { kind: 'error'; message: string };

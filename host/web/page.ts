@@ -1,14 +1,17 @@
 /**
  * The ts86 page: a serial terminal, boot progress, live status and controls around a Machine that
  * runs in the CPU worker. Opening the page boots the default guest that `ts86 serve` offers at
- * guest/bzImage and guest/initrd; `?kernel=URL&initrd=URL&append=CMDLINE&mem=MIB` presets other
+ * guest/kernel and guest/initrd; `?kernel=URL&initrd=URL&append=CMDLINE&mem=MIB` presets other
  * images (an empty `initrd=` boots without one), and files from disk boot through the form or by
- * dropping them on the page.
+ * dropping them on the page. `?net=ws://HOST:PORT` puts the card on a `ts86 switch` instead of the
+ * user-mode network.
  */
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { DEFAULT_APPEND, detectKernel } from '../../firmware/index.js';
-import type { FromWorker, Stats, ToWorker } from './messages.js';
+import { DEFAULT_MAC } from '../../devices/virtio-net/index.js';
+import type { FromNetWorker, FromWorker, PacketCounts, Stats, ToNetWorker, ToWorker } from './messages.js';
+import { checkNetSpec } from './page-network.js';
 
 interface Image { name: string; data: Uint8Array }
 interface BootSet { kernel: Image; initrd: Image | null; cmdline: string; memoryMiB: number }
@@ -133,14 +136,23 @@ function showStats(s: Stats): void {
     .filter((r) => r.rate > 0)
     .sort((a, b) => b.rate - a.rate);
   byId('irqs').textContent = perSec.length ? perSec.map((r) => `${r.source} ${r.rate}`).join(' · ') : 'none';
-  packetsIn += s.packetsIn; packetsOut += s.packetsOut;
-  const rate = (n: number) => (s.wallMs > 0 ? Math.round(n * 1000 / s.wallMs) : 0);
-  byId('net').textContent = `user-mode, gateway 10.0.2.2: packets in ${packetsIn} (${rate(s.packetsIn)}/s), out ${packetsOut} (${rate(s.packetsOut)}/s)`;
+  if (s.packets) showPackets(s.packets, s.wallMs);
+}
+
+function showPackets(p: PacketCounts, wallMs: number): void {
+  packetsIn += p.packetsIn; packetsOut += p.packetsOut;
+  const rate = (n: number) => (wallMs > 0 ? Math.round(n * 1000 / wallMs) : 0);
+  const where = netWorker ? 'data path in its own worker' : 'data path in the CPU worker';
+  byId('net').textContent = `${net === 'user' ? 'user-mode, gateway 10.0.2.2' : `switch ${net}`} (${where}): `
+    + `packets in ${packetsIn} (${rate(p.packetsIn)}/s), out ${packetsOut} (${rate(p.packetsOut)}/s)`;
 }
 
 // ---------------------------------------------------------------- the machine
 
 let worker: Worker | null = null;
+/** The device-model worker (cross-origin isolated pages only). */
+let netWorker: Worker | null = null;
+let netReportAt = 0;
 let current: BootSet | null = null;
 let paused = false;
 
@@ -149,8 +161,9 @@ function send(m: ToWorker): void { worker?.postMessage(m); }
 function onWorkerMessage(m: FromWorker): void {
   switch (m.kind) {
     case 'started':
+      if (m.remote) startNetWorker({ remote: m.remote, net });
       byId('ram').textContent = `${current!.memoryMiB} MiB, ${m.sharedRam ? 'SharedArrayBuffer' : 'ArrayBuffer (not shared)'}`;
-      stageEl.textContent = `Booting ${current!.kernel.name} (${m.kernelKind === 'bzimage' ? 'Linux bzImage' : 'Multiboot kernel'})`;
+      stageEl.textContent = `Booting ${current!.kernel.name} (${({ bzimage: 'Linux bzImage', pvh: 'Linux PVH kernel' } as Record<string, string>)[m.kernelKind] ?? 'Multiboot kernel'})`;
       pauseBtn.disabled = false;
       break;
     case 'serial': watchStages(m.bytes); term.write(m.bytes); break;
@@ -172,6 +185,8 @@ function onWorkerMessage(m: FromWorker): void {
 /** Boots `set` in a fresh CPU worker (a reset is exactly this, with the same images). */
 function start(set: BootSet): void {
   worker?.terminate();
+  netWorker?.terminate();
+  netWorker = null;
   current = set;
   paused = false;
   pauseBtn.textContent = 'Pause';
@@ -188,14 +203,28 @@ function start(set: BootSet): void {
   worker.onmessage = (e: MessageEvent<FromWorker>) => onWorkerMessage(e.data);
   worker.onerror = (e) => { showMessage('error', `The CPU worker failed: ${e.message || 'it could not be loaded'}`); e.preventDefault(); };
   // Copies, not transfers: the page keeps the images for Reset.
-  send({ kind: 'boot', kernel: set.kernel.data, initrd: set.initrd?.data ?? null, initrdName: set.initrd?.name ?? '', cmdline: set.cmdline, memoryMiB: set.memoryMiB });
+  send({ kind: 'boot', kernel: set.kernel.data, initrd: set.initrd?.data ?? null, initrdName: set.initrd?.name ?? '', cmdline: set.cmdline, memoryMiB: set.memoryMiB, net, mac });
   term.focus();
+}
+
+function startNetWorker(m: ToNetWorker): void {
+  netWorker = new Worker(new URL('net-worker.js', import.meta.url), { type: 'module' });
+  netReportAt = performance.now();
+  netWorker.onmessage = (e: MessageEvent<FromNetWorker>) => {
+    const r = e.data;
+    if (r.kind === 'error') { showMessage('error', `The network card has no network: ${r.message}`); return; }
+    const now = performance.now();
+    showPackets(r, now - netReportAt);
+    netReportAt = now;
+  };
+  netWorker.onerror = (e) => { showMessage('error', `The device-model worker failed: ${e.message || 'it could not be loaded'}`); e.preventDefault(); };
+  netWorker.postMessage(m);
 }
 
 function noteIsolation(): void {
   if (crossOriginIsolated) return;
   showMessage('warning', 'No SharedArrayBuffer: this page is not cross-origin isolated (serve it with COOP/COEP headers, as `ts86 serve` does). '
-    + 'The guest still boots, with its RAM and every device model inside the CPU worker; that is slower.');
+    + 'The guest still boots, with its RAM in a plain ArrayBuffer and the network card\'s data path inside the CPU worker.');
 }
 
 pauseBtn.onclick = () => {
@@ -212,18 +241,21 @@ resetBtn.onclick = () => { if (current) start(current); };
 const query = new URLSearchParams(location.search);
 const memoryMiB = Number(query.get('mem') ?? 128);
 cmdlineInput.value = query.get('append') ?? DEFAULT_APPEND;
+const net = query.get('net') || 'user';
+/** On a switch each page gets its own MAC (other guests there have QEMU's default one). */
+const mac = net === 'user' ? DEFAULT_MAC : Uint8Array.of(0x52, 0x54, 0x00, ...crypto.getRandomValues(new Uint8Array(3)));
 
 async function readFile(f: File): Promise<Image> { return { name: f.name, data: new Uint8Array(await f.arrayBuffer()) }; }
 
 /** Boots files from disk: the one that is a kernel, and the other as its initrd. */
 async function bootFiles(files: File[]): Promise<void> {
   const images = await Promise.all(files.map(readFile));
-  const kernels = images.filter((i) => { try { detectKernel(i.data); return true; } catch { return false; } });
+  const problems = images.map((i) => { try { detectKernel(i.data); return null; } catch (e) { return `${i.name}: ${(e as Error).message}`; } });
+  const kernels = images.filter((_, k) => problems[k] === null);
   if (kernels.length !== 1 || images.length > 2) {
-    const names = images.map((i) => i.name).join(', ');
     showMessage('error', kernels.length === 0
-      ? `None of ${names} is a kernel: ts86 boots Linux bzImages and Multiboot kernels`
-      : `Drop one kernel and at most one initrd (got ${names})`);
+      ? `None of the dropped files is a kernel (${problems.join('; ')})`
+      : `Drop one kernel and at most one initrd (got ${images.map((i) => i.name).join(', ')})`);
     return;
   }
   start({ kernel: kernels[0]!, initrd: images.find((i) => i !== kernels[0]) ?? null, cmdline: cmdlineInput.value, memoryMiB });
@@ -252,12 +284,14 @@ addEventListener('drop', (e) => {
 
 /** What opening the page boots: the server's default guest, or the images the query names. */
 async function bootFromQuery(): Promise<void> {
-  const kernelUrl = query.get('kernel') || 'guest/bzImage';
+  const kernelUrl = query.get('kernel') || 'guest/kernel';
   const initrdUrl = query.has('initrd') ? query.get('initrd')! : query.has('kernel') ? '' : 'guest/initrd';
   if (!Number.isInteger(memoryMiB) || memoryMiB < 2 || memoryMiB > 2048) {
     showMessage('error', `mem=${query.get('mem')}: give a whole number of MiB between 2 and 2048`);
     return;
   }
+  const netProblem = checkNetSpec(net);
+  if (netProblem) { showMessage('error', netProblem); return; }
   try {
     const kernel = await download(kernelUrl, 'kernel');
     const initrd = initrdUrl ? await download(initrdUrl, 'initrd') : null;

@@ -159,7 +159,7 @@ if (!guest) {
   console.log('  (the default guest is not built: run `node scripts/build-guest.mjs` to test the real bzImage)');
 } else {
   test('real bzImage from the guest build', () => {
-    const kernel = new Uint8Array(readFileSync(guest.kernel));
+    const kernel = new Uint8Array(readFileSync(guest.bzImage));
     const initrd = new Uint8Array(readFileSync(guest.initrd));
     const h = parseBzImage(kernel);
     assert.is(kernel[0x1fe] | (kernel[0x1ff]! << 8), 0xaa55);

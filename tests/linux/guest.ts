@@ -37,6 +37,8 @@ export interface GuestRun {
   commandNs: number;
   /** Guest time from sending the command to the first serial line equal to `line`, if it came. */
   lineNs(line: string): number | undefined;
+  /** The machine after the run (device statistics). */
+  machine: Machine;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
     if (r !== 'running') throw new Error(`guest ${r} (${m.shutdownReason ?? 'no timer left'}) before the command finished; serial tail:\n${text().slice(-2000)}`);
     if (m.clock.now() > limitNs) throw new Error(`command unfinished after ${limitNs / 1e9} s of guest time; serial tail:\n${text().slice(-2000)}`);
   }
-  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now(), commandNs: m.clock.now() - sentNs, lineNs: (l) => lines.get(l) };
+  return { serial: Uint8Array.from(serial), output: session.output, status: session.status, instructions: m.cpu.instructions, guestNs: m.clock.now(), commandNs: m.clock.now() - sentNs, lineNs: (l) => lines.get(l), machine: m };
 }
 
 export interface CliResult { status: number | null; signal: string | null; stdout: string; stderr: string }

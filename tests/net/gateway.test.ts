@@ -46,6 +46,27 @@ test('ICMP echo to the gateway: a reply with the same id, sequence and payload, 
   assert.match(tcpdump(got)[0]!, /ICMP echo reply, id 7, seq 9, length 1480/);
 });
 
+test('ICMP echo in a packet with IP options is answered (reply without options, checksums valid)', () => {
+  const net = new UserNetwork();
+  const got = collect(net);
+  const plain = guestIp('10.0.2.15', '10.0.2.2', 1, icmpEcho(3, 4, [9, 8, 7, 6, 5]));
+  // Four option bytes (three NOPs and an end of list) after the 20-byte header: IHL 6.
+  const f = new Uint8Array(plain.length + 4);
+  f.set(plain.subarray(0, 34)); f.set([1, 1, 1, 0], 34); f.set(plain.subarray(34), 38);
+  f[14] = 0x46; f[17]! += 4; f[24] = f[25] = 0;
+  let sum = 0;
+  for (let i = 14; i < 38; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f[24] = (~sum >> 8) & 255; f[25] = ~sum & 255;
+  assert.match(tcpdump([f])[0]!, /options \(NOP,NOP,NOP,EOL\).*ICMP echo request, id 3, seq 4/);
+  net.send(f);
+  assert.is(got.length, 1);
+  const l = tcpdump(got)[0]!;
+  assert.match(l, /10\.0\.2\.2 > 10\.0\.2\.15: ICMP echo reply, id 3, seq 4, length 13/);
+  assert.not.match(l, /bad|wrong|incorrect|options/);
+  assert.equal([...got[0]!.subarray(42, 47)], [9, 8, 7, 6, 5]);
+});
+
 test('ping path: replies reuse one buffer (no per-packet allocation of frames)', () => {
   const net = new UserNetwork();
   const frames: Uint8Array[] = [];

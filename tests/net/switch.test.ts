@@ -3,11 +3,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { createServer } from 'node:net';
 import { EthernetSwitch } from '../../host/net/switch.js';
 import { WsBackend, type WebSocketCtor } from '../../host/net/ws-client.js';
 import { UserNetwork } from '../../host/net/user-network.js';
 import { arpRequest, eth, guestIp, icmpEcho } from './frames.js';
+import { freePort } from './ports.js';
 
 const WS = WebSocket as unknown as WebSocketCtor;
 const quiet = () => {};
@@ -111,10 +111,7 @@ test('a stalled client: frames for it are dropped once its queue is full; the ot
 });
 
 test('a switch that is not there: one readable error', async () => {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   try {
     await WsBackend.connect(`ws://127.0.0.1:${port}`, WS, quiet);
     assert.unreachable('connected');

@@ -5,7 +5,9 @@ import * as assert from 'uvu/assert';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { UserNetwork } from '../../host/net/user-network.js';
 import { nodeProvider } from '../../host/net/node-provider.js';
+import type { NetProvider, TcpEvents } from '../../host/net/provider.js';
 import { TCP, guestIp, tcp, tcpdump, arpRequest, GUEST_MAC } from './frames.js';
+import { freePort } from './ports.js';
 
 interface Seg { sport: number; dport: number; seq: number; ack: number; flags: number; win: number; data: Uint8Array; frame: Uint8Array }
 
@@ -118,9 +120,7 @@ test('host -> guest bulk: 300 KB in MSS-sized segments within the guest window, 
 });
 
 test('SYN to a closed host port, to 10.0.2.3, or a stray segment gets a RST; with no provider everything is refused', async () => {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const net = new UserNetwork({ provider: nodeProvider });
   const g = new Guest(net);
   g.send('10.0.2.2', 40002, port, 77, 0, TCP.SYN);
@@ -139,9 +139,7 @@ test('SYN to a closed host port, to 10.0.2.3, or a stray segment gets a RST; wit
 });
 
 test('--hostfwd: a host client reaches a server in the guest; data both ways, closes cleanly', async () => {
-  const probe = createServer();
-  const hostPort = await listen(probe);
-  await new Promise((r) => probe.close(r));
+  const hostPort = await freePort();
   const net = new UserNetwork({ provider: nodeProvider });
   const g = new Guest(net);
   net.send(arpRequest(GUEST_MAC, '10.0.2.15', '10.0.2.2')); // the gateway learns the guest's MAC
@@ -156,14 +154,15 @@ test('--hostfwd: a host client reaches a server in the guest; data both ways, cl
   assert.match(tcpdump([syn.frame])[0]!, /10\.0\.2\.2\.\d+ > 10\.0\.2\.15\.8080: Flags \[S\], cksum 0x[0-9a-f]+ \(correct\).*options \[mss 1460\]/);
   const gs = 7000;
   g.send('10.0.2.2', 8080, syn.sport, gs, u32(syn.seq + 1), TCP.SYN | TCP.ACK, [], { mss: 1460 });
-  let ack = await g.next((x) => x.flags === TCP.ACK && x.data.length === 0, 'ACK of SYN-ACK');
+  const hsAck = await g.next((x) => x.flags === TCP.ACK && x.data.length === 0, 'ACK of SYN-ACK');
+  assert.is(hsAck.ack, gs + 1);
   const req = await g.next((x) => x.data.length > 0, 'request from the host client');
   assert.is(Buffer.from(req.data).toString(), 'GET / HTTP/1.0\r\n\r\n');
   const rcv = u32(req.seq + req.data.length);
   const body = [...Buffer.from('HTTP/1.0 200 OK\r\n\r\nhi')];
   g.send('10.0.2.2', 8080, syn.sport, gs + 1, rcv, TCP.ACK | TCP.PSH | TCP.FIN, body);
   await until(() => reply === 'HTTP/1.0 200 OK\r\n\r\nhi', 'client got the reply');
-  ack = await g.next((x) => x.ack === gs + 2 + body.length, 'ACK of reply and FIN');
+  await g.next((x) => x.ack === gs + 2 + body.length, 'ACK of reply and FIN');
   client.end();
   const fin = await g.next((x) => (x.flags & TCP.FIN) !== 0, 'FIN after the client ends');
   g.send('10.0.2.2', 8080, syn.sport, gs + 2 + body.length, u32(fin.seq + 1), TCP.ACK);
@@ -180,6 +179,69 @@ test('--hostfwd on a port already in use fails with a readable message', async (
     assert.unreachable('should reject');
   } catch (e) { assert.match((e as Error).message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)); }
   net.close(); busy.close();
+});
+
+test('floods: SYNs past the table bound are reset and counted; half-open connections stay bounded; the host sockets they opened are closed with the network', async () => {
+  let opened = 0, destroyed = 0, connectNow = false;
+  const pending: TcpEvents[] = [];
+  const provider: NetProvider = {
+    connectTcp(_ip, _port, ev) {
+      opened++;
+      if (connectNow) queueMicrotask(() => ev.onConnect()); else pending.push(ev);
+      return { write: () => true, buffered: 0, end() {}, destroy() { destroyed++; }, pause() {}, resume() {} };
+    },
+    listenTcp: async () => ({ close() {} }),
+    bindUdp: () => ({ send() {}, close() {} }),
+    lookup: async () => [],
+  };
+  const net = new UserNetwork({ provider });
+  const g = new Guest(net);
+  // Host connects that never complete: at most 64 are pending at once.
+  for (let k = 0; k < 200; k++) g.send('10.0.2.2', 10000 + k, 80, k, 0, TCP.SYN);
+  assert.is(opened, 64);
+  assert.is(net.stats.dropTableFull, 136);
+  assert.is(g.segs.filter((x) => x.flags === (TCP.RST | TCP.ACK)).length, 136, 'each refused SYN got its RST');
+  // Connections whose guest never answers our SYN-ACK: the table stops at 256.
+  connectNow = true;
+  for (const ev of pending) ev.onConnect();
+  for (let k = 0; k < 1000; k++) { g.send('10.0.2.2', 20000 + k, 80, k, 0, TCP.SYN); await Promise.resolve(); }
+  assert.is(net.tcp.connections, 256);
+  assert.is(opened, 64 + 192);
+  net.close();
+  assert.is(net.tcp.connections, 0);
+  assert.is(destroyed, 256, 'every host socket closed');
+});
+
+test('half-open: a guest that stops answering is retried with backoff, then reset and its host socket closed', async () => {
+  let destroyed = 0;
+  const provider: NetProvider = {
+    connectTcp(_ip, _port, ev) { queueMicrotask(() => ev.onConnect()); return { write: () => true, buffered: 0, end() {}, destroy() { destroyed++; }, pause() {}, resume() {} }; },
+    listenTcp: async () => ({ close() {} }),
+    bindUdp: () => ({ send() {}, close() {} }),
+    lookup: async () => [],
+  };
+  const net = new UserNetwork({ provider });
+  const g = new Guest(net);
+  g.send('10.0.2.2', 30000, 80, 1, 0, TCP.SYN); // and never a word more
+  await Promise.resolve();
+  const synAcks = () => g.segs.filter((x) => x.flags === (TCP.SYN | TCP.ACK)).length;
+  assert.is(synAcks(), 1);
+  let t = Date.now();
+  const times: number[] = [];
+  for (let step = 0; step < 400 && net.tcp.connections; step++) {
+    t += 100;
+    const before = synAcks();
+    net.tcp.tick(t);
+    if (synAcks() > before) times.push(t);
+  }
+  assert.is(net.tcp.connections, 0, 'given up');
+  assert.is(times.length, 8, 'eight resends');
+  const gaps = times.slice(1).map((x, i) => x - times[i]!);
+  assert.ok(gaps.every((d, i) => i === 0 || d >= gaps[i - 1]!), `backoff grows: ${gaps}`);
+  assert.ok(g.segs.some((x) => (x.flags & TCP.RST) !== 0), 'the guest is told');
+  assert.is(destroyed, 1);
+  assert.ok(net.stats.tcpResets >= 1);
+  net.close();
 });
 
 test.run();

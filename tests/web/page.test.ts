@@ -2,8 +2,9 @@
 // `ts86 serve` serves it cross-origin isolated, it boots the default guest to a shell at once, a
 // command typed into the terminal runs in the guest and its output appears in the DOM, the guest
 // pings the user-mode network's gateway inside the page, the status shows the CPU's speed, the
-// interrupts the guest takes and its packets, pause/resume and reset work, every
-// failure gets its message, and the page also boots without cross-origin isolation.
+// interrupts the guest takes and its packets, pause/resume and reset work, every failure gets its
+// message, a guest in the page and one in Node ping each other across a `ts86 switch`, and the
+// page also boots (and pings) without cross-origin isolation.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,11 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CLI, ROOT, defaultGuest, runCli } from '../linux/guest.js';
 import { assemble } from '../system/harness.js';
 import { startPageServer } from '../../host/serve.js';
+import { detectKernel } from '../../firmware/index.js';
 import type { Server } from 'node:http';
 
 const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOT = join(ROOT, 'dist', 'screenshots', 'page.png');
+const SCREENSHOT = join(ROOT, 'dist', 'screenshots', 'page.png');
 /** Wall-clock limits: generous, as the 2 shared cores may be busy with other tests. */
 const BOOT_MS = 240_000, COMMAND_MS = 60_000;
 
@@ -78,6 +80,12 @@ async function newPage(): Promise<Page> {
   return p;
 }
 
+/** Why the firmware refuses `image` as a kernel. */
+function notAKernel(image: Uint8Array): string {
+  try { detectKernel(image); } catch (e) { return (e as Error).message; }
+  throw new Error('the image is a kernel');
+}
+
 test.before(async () => {
   await defaultGuest();
   url = await startServe();
@@ -101,7 +109,7 @@ test('serve: bad options get one line and status 2', async () => {
 
 test('serve: the page and the guest, with the cross-origin isolation headers', async () => {
   const g = await defaultGuest();
-  for (const [path, size] of [['', 0], ['guest/bzImage', statSync(g.kernel).size], ['guest/initrd', statSync(g.initrd).size]] as const) {
+  for (const [path, size] of [['', 0], ['guest/kernel', statSync(g.kernel).size], ['guest/initrd', statSync(g.initrd).size]] as const) {
     const res = await fetch(url + path);
     assert.is(res.status, 200, path);
     assert.is(res.headers.get('cross-origin-opener-policy'), 'same-origin');
@@ -141,6 +149,8 @@ test('the page boots the default guest at once; a typed command runs; the status
   await waitForScreen(page, /^[1-9]$/m);
   assert.ok(await msix, `the status named the card's MSI-X interrupts (it shows: ${await page.textContent('#irqs')})`);
   await page.waitForFunction(() => /packets in [1-9]\d* .*out [1-9]/.test(document.querySelector('#net')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  // Cross-origin isolated: the card's data path runs in the device-model worker over shared RAM.
+  assert.match(await page.textContent('#net') ?? '', /data path in its own worker/);
   mkdirSync(join(ROOT, 'dist', 'screenshots'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   const png = readFileSync(SCREENSHOT);
@@ -176,7 +186,9 @@ test('failures: image not found, not a kernel, a guest triple fault', async () =
 
   await p.goto(`${url}?kernel=page.css&initrd=`);
   await p.waitForFunction(() => /Cannot boot/.test(document.querySelector('#message')?.textContent ?? ''));
-  assert.match(await p.textContent('#message') ?? '', /Cannot boot page\.css: kernel is neither a Linux bzImage nor a Multiboot kernel/);
+  // The firmware's own verdict on the same bytes, word for word.
+  const css = new Uint8Array(await (await fetch(`${url}page.css`)).arrayBuffer());
+  assert.is(await p.textContent('#message'), `Cannot boot page.css: ${notAKernel(css)}`);
 
   // A bare-metal kernel that triple-faults, dropped on the page as a user drops a file.
   const kernel = assemble('triplefault');
@@ -196,7 +208,58 @@ test('failures: image not found, not a kernel, a guest triple fault', async () =
   await p.setInputFiles('#kernel-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('just text\n') });
   await p.click('#boot-form button[type=submit]');
   await p.waitForFunction(() => /Cannot boot notes\.txt/.test(document.querySelector('#message')?.textContent ?? ''));
+  assert.is(await p.textContent('#message'), `Cannot boot notes.txt: ${notAKernel(new TextEncoder().encode('just text\n'))}`);
+
+  // Two dropped files, neither a kernel: each with its reason.
+  const junk = await p.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['abc'], 'a.txt'));
+    dt.items.add(new File([new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1, ...new Array(57).fill(0)])], 'plain.elf'));
+    return dt;
+  });
+  await p.dispatchEvent('body', 'drop', { dataTransfer: junk });
+  await p.waitForFunction(() => /None of the dropped files/.test(document.querySelector('#message')?.textContent ?? ''));
+  assert.match(await p.textContent('#message') ?? '', /^None of the dropped files is a kernel \(a\.txt: .+; plain\.elf: .*ELF.*\)$/);
   await p.close();
+});
+
+/** `ts86 switch --port 0`; resolves with the child and the ws:// URL it listens on. */
+function startSwitch(): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'switch', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      const m = /listening on (ws:\/\/[\d.]+:\d+)\//.exec(err);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.on('close', (code) => reject(new Error(`ts86 switch exited (${code}):\n${err}`)));
+  });
+}
+
+/** A shell loop that waits (up to 2 minutes) until HOST answers, then pings it 3 times. */
+const pingWhenUp = (host: string) =>
+  `i=0; until ping -c 1 -W 1 ${host} >/dev/null; do i=$((i+1)); [ $i -lt 120 ] || break; done; ping -c 3 ${host}`;
+
+test('a guest in the page and a guest in Node on the same ts86 switch ping each other', async () => {
+  const sw = await startSwitch();
+  const p = await newPage();
+  try {
+    // The Node guest keeps the default 10.0.2.15; the page's guest takes 10.0.2.16 (its MAC differs).
+    const node = runCli(['--net', sw.url, '--run', pingWhenUp('10.0.2.16')], 300);
+    await p.goto(`${url}?net=${encodeURIComponent(sw.url)}`);
+    await waitForShell(p);
+    await waitForPrompt(p);
+    assert.match(await p.textContent('#net') ?? '', new RegExp(`switch ${sw.url.replace(/[.]/g, '\\.')}`));
+    await p.keyboard.type(`ip addr del 10.0.2.15/24 dev eth0; ip addr add 10.0.2.16/24 dev eth0; ${pingWhenUp('10.0.2.15')}\n`);
+    await waitForScreen(p, /--- 10\.0\.2\.15 ping statistics ---\n3 packets transmitted, 3 packets received, 0% packet loss/, 180_000);
+    const r = await node;
+    assert.is(r.status, 0, `the Node guest's ping: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /--- 10\.0\.2\.16 ping statistics ---\n3 packets transmitted, 3 packets received, 0% packet loss/);
+  } finally {
+    await p.close();
+    sw.child.kill();
+  }
 });
 
 test('without cross-origin isolation the page still boots (no SharedArrayBuffer)', async () => {
@@ -215,6 +278,10 @@ test('without cross-origin isolation the page still boots (no SharedArrayBuffer)
     await waitForPrompt(p);
     await p.keyboard.type('echo plain-$((6*7))\n');
     await waitForScreen(p, /^plain-42$/m);
+    // Without shared memory the card's data path runs inline in the CPU worker; the network works.
+    await p.keyboard.type('ping -c 2 10.0.2.2\n');
+    await waitForScreen(p, /2 packets transmitted, 2 packets received, 0% packet loss/);
+    assert.match(await p.textContent('#net') ?? '', /data path in the CPU worker/);
   } finally {
     await p.close();
     server?.close();

@@ -1,7 +1,8 @@
 ; Single-step traps (EFLAGS.TF): a REP string instruction traps after every iteration with EIP
 ; still at the instruction until the last one (REP MOVS/STOS in bulk-sized runs, REPE CMPS,
 ; REPNE SCAS, REP LODS), and whether an instruction traps is decided by TF as it was when the
-; instruction began: POPF setting TF does not trap, POPF or IRET clearing it traps once.
+; instruction began: POPF setting TF does not trap, POPF or IRET clearing it traps once; STI and
+; MOV SS hold their trap over the next instruction.
 %include "common.inc"
 
 MAX_TRAPS   equ 64
@@ -56,7 +57,21 @@ ut1: push dword SEL_KCODE
 ut2: push dword ut4
 ut3: iretd
 ut4: nop
-    CHECK 'traps', [traps], 40
+    ; STI and MOV SS hold the trap over the next instruction (one trap for both), as the
+    ; interrupt shadow does (QEMU agrees; VMX's pending-debug BS rule for STI/MOV SS blocking).
+    pushfd
+    or dword [esp], 0x100
+    popfd
+v0: sti
+v1: cli
+v2: mov ax, ss
+v3: mov ss, ax
+v4: nop
+v5: pushfd
+v6: and dword [esp], ~0x100
+v7: popfd
+v8: nop
+    CHECK 'traps', [traps], 46
     STEP_CHECK 0, at1, 3
     STEP_CHECK 1, at1, 2
     STEP_CHECK 2, at1, 1
@@ -97,6 +112,12 @@ ut4: nop
     STEP_CHECK 37, ut2, 0
     STEP_CHECK 38, ut3, 0
     STEP_CHECK 39, ut4, 0
+    STEP_CHECK 40, v2, 0
+    STEP_CHECK 41, v3, 0
+    STEP_CHECK 42, v5, 0
+    STEP_CHECK 43, v6, 0
+    STEP_CHECK 44, v7, 0
+    STEP_CHECK 45, v8, 0
     CHECK 'rep-movsb-data', [dst], 0x5A636261
     CHECK 'rep-stosd-data', [big + 8], 0x11223344
     CHECK 'rep-movsd-data', [big + 68], 0x11223344

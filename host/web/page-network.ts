@@ -1,0 +1,19 @@
+/**
+ * The network behind the page's card: the user-mode network (gateway 10.0.2.2 with ARP, ping,
+ * DHCP and DNS; a page has no host sockets to reach further) or a `ts86 switch` over the browser's
+ * WebSocket. Built in whichever worker runs the card's data path, with a frame counter around it.
+ */
+import { UserNetwork } from '../net/user-network.js';
+import { WsBackend, type WebSocketCtor } from '../net/ws-client.js';
+import { PacketCounter } from './packet-counter.js';
+
+/** 'user' or a ws:// / wss:// URL; null when the text is neither. */
+export function checkNetSpec(net: string): string | null {
+  return net === 'user' || /^wss?:\/\/[^\s/]+/.test(net) ? null : `net=${net}: use "user" or a ts86 switch URL (ws://HOST:PORT)`;
+}
+
+/** Rejects with one readable line when the switch cannot be reached. */
+export async function createPageNetwork(net: string, log: (line: string) => void): Promise<PacketCounter> {
+  if (net === 'user') return new PacketCounter(new UserNetwork({ log }));
+  return new PacketCounter(await WsBackend.connect(net, WebSocket as unknown as WebSocketCtor, log));
+}
