@@ -50,7 +50,7 @@ export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 /** Executions after which a block is compiled into a region. */
 export const HOT_BLOCK = 50_000;
 /** Most blocks / instructions in one region (bounds compile time and function size). */
-const MAX_BLOCKS = 32, MAX_INSNS = 600;
+const MAX_BLOCKS = 32, MAX_INSNS = 200;
 
 let available = true;
 
@@ -232,12 +232,12 @@ class Emitter {
 
   /** Statements reading `size` bytes at seg:off into a new variable `v` (RAM through the TLB, else the side exit). */
   read(seg: number, off: string, size: number, v: string): string {
-    const l = this.tmp('l'), e = this.tmp('e'), p = this.tmp('p');
+    const l = this.tmp('l'), e = this.tmp('e');
     let s = this.lin(seg, off, size, false, l) + ` const ${e} = tlb[${l} >>> 12]; let ${v};`;
     if (size === 4) {
-      s += ` if ((${e} & rM) === rB && (${l} & 4095) <= 4092) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = (${p} & 3) === 0 ? ram32[${p} >> 2] : ram[${p}] | (ram[${p} + 1] << 8) | (ram[${p} + 2] << 16) | (ram[${p} + 3] << 24); } else ${this.exit}`;
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) <= 4092) ${v} = dv.getInt32((${e} & -4096) | (${l} & 4095), true); else ${this.exit}`;
     } else if (size === 2) {
-      s += ` if ((${e} & rM) === rB && (${l} & 4095) !== 4095) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = ram[${p}] | (ram[${p} + 1] << 8); } else ${this.exit}`;
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) !== 4095) ${v} = dv.getUint16((${e} & -4096) | (${l} & 4095), true); else ${this.exit}`;
     } else {
       s += ` if ((${e} & rM) === rB) ${v} = ram[(${e} & -4096) | (${l} & 4095)]; else ${this.exit}`;
     }
@@ -250,8 +250,8 @@ class Emitter {
     let s = this.lin(seg, off, size, true, l) + ` const ${e} = tlb[${l} >>> 12];`;
     const fast = `(${e} & wM) === wB${size === 4 ? ` && (${l} & 4095) <= 4092` : size === 2 ? ` && (${l} & 4095) !== 4095` : ''}`;
     s += ` if (!(${fast})) ${this.exit} const ${p} = (${e} & -4096) | (${l} & 4095); if (cp[${p} >>> 12]) ${this.exit}`;
-    if (size === 4) s += ` if ((${p} & 3) === 0) ram32[${p} >> 2] = ${val}; else { ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8; ram[${p} + 2] = (${val}) >> 16; ram[${p} + 3] = (${val}) >> 24; }`;
-    else if (size === 2) s += ` ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8;`;
+    if (size === 4) s += ` dv.setInt32(${p}, ${val}, true);`;
+    else if (size === 2) s += ` dv.setUint16(${p}, ${val}, true);`;
     else s += ` ram[${p}] = ${val};`;
     return s;
   }
@@ -520,7 +520,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
     const st = po + ins.start, en = po + ins.end, pos = (k << 12) | st;
-    em.exit = `{ pc = ${st}; n += ${k}; rb = B${bi}; ri = ${k}; break L; }`;
+    em.exit = `{ x = ${(bi << 18) | pos}; break L; }`;
     const isLast = k === last;
     // Inline direct branches at the end of the block.
     if (isLast && em.code32) {
@@ -551,7 +551,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
     codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
     s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
-    s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!B${bi}.valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
+    s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!BL[${bi}].valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
     s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
     fs = UNKNOWN;
     if (isLast) {
@@ -597,21 +597,22 @@ export function compileRegion(cpu: CPU, root: Block): void {
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
   let cases = '';
+  em.bind('BL', blocks);
   blocks.forEach((b, bi) => {
-    em.bind(`B${bi}`, b);
     cases += emitBlock(em, b, bi, b.key & 0xfff, stack32);
   });
   const mask = root.code32 ? '| 0' : '& 65535';
-  let pre = `const R = c.regs, tlb = c.tlb, ram = c.ram, ram32 = c.ram32, cp = c.codePages;\n`;
+  let pre = `const R = c.regs, tlb = c.tlb, ram = c.ram, dv = c.ramView, cp = c.codePages;\n`;
   pre += `if ((c.flatSegs & ${em.flatNeed}) !== ${em.flatNeed} || c.stack32 !== ${stack32} || c.segLimit[1] < ${root.code32 ? 0xffffffff : 0xffff}) return -1;\n`;
   pre += 'const rB = c.rBit, rM = c.rMask, wB = c.wBit, wM = c.wMask, ep = c.chainEpoch, i0 = c.instructions;\n';
   for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
   pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
   pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
-  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, rb = null, ri = 0;\n';
+  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, x = -1, rb = null, ri = 0;\n';
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
     + `if (c.pendingFault) {\nc.pendingFault = false; f = ~f;\n`
     + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nreturn -2;\n}\n`
+    + `if (x >= 0) { rb = BL[x >>> 18]; ri = (x >>> 12) & 63; pc = x & 4095; n += ri; }\n`
     + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
   let fn: RegionFn;
   try {

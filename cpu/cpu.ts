@@ -60,6 +60,8 @@ export class CPU {
   readonly clock: Clock;
   readonly ram: Uint8Array;
   readonly ram32: Int32Array;
+  /** The RAM as a little-endian DataView (compiled code's loads and stores). */
+  readonly ramView: DataView;
   /** Physical pages holding decoded code (a write there invalidates blocks). */
   readonly codePages: Uint8Array;
 
@@ -182,6 +184,7 @@ export class CPU {
     this.clock = opts.clock;
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
+    this.ramView = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
     this.codePages = opts.mem.codePages;
     opts.clock.attachInstructionCounter(() => this.retired(), (n) => this.stopAt(n));
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
