@@ -520,7 +520,7 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
     const st = po + ins.start, en = po + ins.end, pos = (k << 12) | st;
-    em.exit = `{ x = ${(bi << 18) | pos}; break L; }`;
+    em.exit = `{ xo = ${(bi << 18) | pos}; break L; }`;
     const isLast = k === last;
     // Inline direct branches at the end of the block.
     if (isLast && em.code32) {
@@ -608,11 +608,11 @@ export function compileRegion(cpu: CPU, root: Block): void {
   for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
   pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
   pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
-  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, x = -1, rb = null, ri = 0;\n';
+  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, xo = -1, rb = null, ri = 0;\n';
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
     + `if (c.pendingFault) {\nc.pendingFault = false; f = ~f;\n`
     + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nreturn -2;\n}\n`
-    + `if (x >= 0) { rb = BL[x >>> 18]; ri = (x >>> 12) & 63; pc = x & 4095; n += ri; }\n`
+    + `if (xo >= 0) { rb = BL[xo >>> 18]; ri = (xo >>> 12) & 63; pc = xo & 4095; n += ri; }\n`
     + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
   let fn: RegionFn;
   try {
