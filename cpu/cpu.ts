@@ -11,7 +11,7 @@ import { ARITH, AF, CF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRI
 import { X87 } from './fpu/x87.js';
 import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
-import { compileBlock, HOT_BLOCK } from './compile.js';
+import { compileRegion, HOT_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 
@@ -60,7 +60,8 @@ export class CPU {
   readonly clock: Clock;
   readonly ram: Uint8Array;
   readonly ram32: Int32Array;
-  private readonly codePages: Uint8Array;
+  /** Physical pages holding decoded code (a write there invalidates blocks). */
+  readonly codePages: Uint8Array;
 
   readonly regs = new Int32Array(8);
   readonly r16 = new Uint16Array(this.regs.buffer);
@@ -125,6 +126,15 @@ export class CPU {
    * fault or read the clock).
    */
   faultIndex = 0;
+  /** Where compiled code left in the middle of a block (the interpreter runs the rest of it). */
+  resumeBlock: Block | null = null;
+  resumeIndex = 0;
+  /** A fault raised under compiled code, to be delivered once the region has written its state back. */
+  pendingFault = false;
+  /** Set when a code write invalidated decoded blocks (compiled regions check it after writes). */
+  codeDirty = false;
+  /** Bit s set while segment s has base 0 and full 4 GiB read and write windows (compiled code skips its checks). */
+  flatSegs = 0;
   /** Bumped whenever linear-to-physical translation, CS or the decode mode may have changed. */
   chainEpoch = 0;
 
@@ -718,6 +728,8 @@ export class CPU {
     this.segRLo[s] = readable ? lo : 1; this.segRHi[s] = readable ? hi : 0;
     this.segWLo[s] = writable ? lo : 1; this.segWHi[s] = writable ? hi : 0;
     if (lo > hi) { this.segRLo[s] = 1; this.segRHi[s] = 0; this.segWLo[s] = 1; this.segWHi[s] = 0; }
+    const flat = this.segBase[s] === 0 && this.segRLo[s] === 0 && this.segRHi[s] === 0xffffffff && this.segWLo[s] === 0 && this.segWHi[s] === 0xffffffff;
+    this.flatSegs = flat ? this.flatSegs | (1 << s) : this.flatSegs & ~(1 << s);
   }
 
   /** Re-derive access windows and fast-path masks after CR0/VM/CPL changes. */
@@ -770,11 +782,19 @@ export class CPU {
       if (!list) continue;
       this.pageBlocks.delete(p);
       for (const b of list) {
-        if (b.valid) { b.valid = false; this.blockPages[Math.floor(b.key / 4096)] = undefined; }
+        if (!b.valid) continue;
+        b.valid = false;
+        this.blockPages[Math.floor(b.key / 4096)] = undefined;
+        this.codeDirty = true;
+        // Compiled regions holding this block's code must not be entered again.
+        if (b.inRegions !== null) for (const r of b.inRegions) for (const m of r.blocks) if (m.region === r) m.region = null;
       }
     }
     if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;
   }
+
+  /** The decoded blocks of one (physical page, decode mode) slot, by page offset. */
+  blockTable(slot: number): Block[] | undefined { return this.blockPages[slot]; }
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
@@ -887,68 +907,94 @@ export class CPU {
     const trap = (this.flags & TF) !== 0;
     const single = this.shadow || trap;
     this.shadow = false;
+    // After a side exit of compiled code the interpreter runs the rest of that block, from `from`.
+    let from = 0, resumed = false;
     for (;;) {
       const insns = block.insns;
-      const base = this.eip;
       const mask = this.code32 ? -1 : 0xffff;
-      this.curBlock = block;
       this.exitBlock = false;
-      let i = 0;
-      const compiled = block.compiled;
       const left = this.runLimit - this.instructions;
-      if (compiled !== null && !single && insns.length <= left) {
-        try {
-          i = compiled(this);
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          i = this.faultIndex;
-          this.instructions += i;
-          this.eip = (base + insns[i]!.start) & mask;
-          this.curBlock = null;
-          this.handleFault();
-          return;
-        }
-      } else {
-        const n = single ? 1 : Math.min(insns.length, left);
-        try {
-          for (; i < n; i++) {
-            const ins = insns[i]!;
-            this.faultIndex = i;
-            this.eip = (base + ins.end) & mask;
-            ins.fn(this, ins);
-            if (this.exitBlock) { i++; break; }
+      const region = block.region;
+      if (!resumed && region !== null && !single && insns.length <= left) {
+        // Compiled code runs whole blocks while they fit in the budget and writes EIP, the count
+        // and the state back itself.
+        this.curBlock = null;
+        this.codeDirty = false;
+        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left, block.key & 0xfff);
+        if (n === -2) { this.handleFault(); return; }
+        if (n >= 0) {
+          const resume = this.resumeBlock;
+          if (resume !== null) {
+            // A side exit: the interpreter runs the rest of that block.
+            this.resumeBlock = null;
+            block = resume; from = this.resumeIndex; resumed = true;
+            continue;
           }
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          this.instructions += i;
-          this.eip = (base + insns[i]!.start) & mask;
-          this.curBlock = null;
-          this.handleFault();
-          return;
+          if (this.exitBlock || this.instructions >= this.runLimit) return;
+          if (!this.chainNext(block)) return;
+          block = this.nextBlock!;
+          continue;
         }
-        if (++block.hits === this.compileThreshold) block.compiled = compileBlock(block);
+        // The region was specialized for a state that does not hold now: recompile it later.
+        block.region = null;
+        block.hits = 0;
       }
-      this.instructions += i;
+      this.curBlock = block;
+      const base = (this.eip - insns[from]!.start) & mask;
+      const end = single ? from + 1 : Math.min(insns.length, from + left);
+      let i = from;
+      try {
+        for (; i < end; i++) {
+          const ins = insns[i]!;
+          this.faultIndex = i - from;
+          this.eip = (base + ins.end) & mask;
+          ins.fn(this, ins);
+          if (this.exitBlock) { i++; break; }
+        }
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.instructions += i - from;
+        this.eip = (base + insns[i]!.start) & mask;
+        this.curBlock = null;
+        this.handleFault();
+        return;
+      }
+      if (!resumed && ++block.hits === this.compileThreshold) compileRegion(this, block);
+      this.instructions += i - from;
+      from = 0; resumed = false;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
       if (this.exitBlock || this.instructions >= this.runLimit) { this.curBlock = null; return; }
-      const eip = this.eip, epoch = this.chainEpoch;
-      let next: Block;
-      if (block.s1 !== null && block.s1Eip === eip && block.s1Epoch === epoch && block.s1.valid) next = block.s1;
-      else if (block.s2 !== null && block.s2Eip === eip && block.s2Epoch === epoch && block.s2.valid) next = block.s2;
-      else {
-        try {
-          next = this.fetchBlock();
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          this.curBlock = null;
-          this.handleFault();
-          return;
-        }
-        block.s2 = block.s1; block.s2Eip = block.s1Eip; block.s2Epoch = block.s1Epoch;
-        block.s1 = next; block.s1Eip = eip; block.s1Epoch = epoch;
-      }
-      block = next;
+      if (!this.chainNext(block)) return;
+      block = this.nextBlock!;
     }
+  }
+
+  /** Set by chainNext: the block at EIP. */
+  private nextBlock: Block | null = null;
+
+  /**
+   * Finds the block at EIP after `block` (its two most recent successors first); false when a
+   * fault was delivered instead.
+   */
+  private chainNext(block: Block): boolean {
+    const eip = this.eip, epoch = this.chainEpoch;
+    let next: Block;
+    if (block.s1 !== null && block.s1Eip === eip && block.s1Epoch === epoch && block.s1.valid) next = block.s1;
+    else if (block.s2 !== null && block.s2Eip === eip && block.s2Epoch === epoch && block.s2.valid) next = block.s2;
+    else {
+      try {
+        next = this.fetchBlock();
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.curBlock = null;
+        this.handleFault();
+        return false;
+      }
+      block.s2 = block.s1; block.s2Eip = block.s1Eip; block.s2Epoch = block.s1Epoch;
+      block.s1 = next; block.s1Eip = eip; block.s1Epoch = epoch;
+    }
+    this.nextBlock = next;
+    return true;
   }
 
   private finishSingleStep(trap: boolean): void {

@@ -8,7 +8,7 @@ import { Seg, FAULT } from './cpu.js';
 import * as O from './ops.js';
 import * as S from './ops-system.js';
 import { x87Valid } from './fpu/x87.js';
-import { compileBlock, type CompiledBlock } from './compile.js';
+import { compileRegion, type Region } from './codegen.js';
 
 export type Handler = (cpu: CPU, i: Insn) => void;
 export type EaFn = (cpu: CPU, i: Insn) => number;
@@ -41,6 +41,8 @@ export class Insn {
   modrm = 0;
   /** Opcode: one-byte value, or 0x0F00 | second byte. */
   opcode = 0;
+  /** The decoder ended the block after this instruction (control transfer or state change). */
+  endsBlock = false;
 }
 
 export interface Block {
@@ -50,9 +52,12 @@ export interface Block {
   valid: boolean;
   /** Decoded for 32-bit code (CS.D). */
   code32: boolean;
-  /** Times run interpreted; at HOT_BLOCK it is compiled. */
+  /** Times run interpreted; at the CPU's compile threshold its region is compiled. */
   hits: number;
-  compiled: CompiledBlock | null;
+  /** The compiled region entered at this block (codegen.ts), if any. */
+  region: Region | null;
+  /** Every region whose code includes this block (all die when it is invalidated). */
+  inRegions: Region[] | null;
   /** The two most recent successors (block chaining), valid while the CPU's chain epoch matches. */
   s1: Block | null; s1Eip: number; s1Epoch: number;
   s2: Block | null; s2Eip: number; s2Epoch: number;
@@ -126,13 +131,14 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
       break;
     }
     ins.end = D.pos;
+    ins.endsBlock = ends;
     insns.push(ins);
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  const block: Block = { key, insns, pages: D.pages, valid: true, code32: cpu.code32, hits: 0, compiled: null, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
-  if (cpu.compileThreshold === 0) block.compiled = compileBlock(block);
+  const block: Block = { key, insns, pages: D.pages, valid: true, code32: cpu.code32, hits: 0, region: null, inRegions: null, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
   cpu.addBlock(block);
+  if (cpu.compileThreshold === 0) compileRegion(cpu, block);
   return block;
 }
 

@@ -5,3 +5,4 @@ export { Vec } from './protect.js';
 export { IMPLEMENTED_ONE_BYTE, IMPLEMENTED_TWO_BYTE } from './decode.js';
 export type { MsrHandler } from './msr.js';
 export { MSR_APIC_BASE, MSR_TSC_DEADLINE } from './msr.js';
+export { codegenStats, HOT_BLOCK } from './codegen.js';

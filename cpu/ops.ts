@@ -965,18 +965,18 @@ function repBulk(c: CPU, i: Insn, n: number, movs: boolean): number {
 
 // One element of each string instruction; DF picks the direction.
 const stepOf = (c: CPU, size: number) => (c.flags & DF ? -size : size);
-const movsOne: Handler = (c, i) => {
+export const movsOne: Handler = (c, i) => {
   const size = i.size, a32 = i.a32;
   const v = c.rd(size, i.seg, idx(c, a32, Reg.ESI));
   c.wr(size, Seg.ES, idx(c, a32, Reg.EDI), v);
   const step = stepOf(c, size);
   bump(c, a32, Reg.ESI, step); bump(c, a32, Reg.EDI, step);
 };
-const stosOne: Handler = (c, i) => {
+export const stosOne: Handler = (c, i) => {
   c.wr(i.size, Seg.ES, idx(c, i.a32, Reg.EDI), c.getReg(i.size, 0));
   bump(c, i.a32, Reg.EDI, stepOf(c, i.size));
 };
-const lodsOne: Handler = (c, i) => {
+export const lodsOne: Handler = (c, i) => {
   c.setReg(i.size, 0, c.rd(i.size, i.seg, idx(c, i.a32, Reg.ESI)));
   bump(c, i.a32, Reg.ESI, stepOf(c, i.size));
 };

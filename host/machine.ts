@@ -52,6 +52,8 @@ export interface MachineOptions {
   onDebugcon?: (byte: number) => void;
   /** POST codes (port 0x80). */
   onPost?: (code: number) => void;
+  /** Runs of a block before its code is compiled (cpu/codegen.ts); Infinity = interpreter only. */
+  compileThreshold?: number;
 }
 
 /** Why a ROM image cannot be mapped at the reset vector, or null when it can. */
@@ -109,7 +111,7 @@ export class Machine {
     this.mem.unmap(0xa0000, 0x20000);
     this.clock = new Clock(opts.clock ?? 'realtime');
     this.epochMs = opts.epochMs ?? (this.clock.mode === 'virtual' ? VIRTUAL_EPOCH_MS : Date.now());
-    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock });
+    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock, compileThreshold: opts.compileThreshold });
     cpu.onShutdown = (reason) => { this.shutdownReason = `guest ${reason}: the machine stopped`; };
 
     this.chips = createInterruptControllers({

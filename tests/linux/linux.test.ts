@@ -112,6 +112,17 @@ test('virtual clock: the serial stream does not depend on how the host slices th
     `serial streams differ between slices of 100000 and 37771 instructions, first difference at ${firstDifference(a.serial, b.serial)}`);
 });
 
+test('virtual clock: the same serial stream and instruction count with the code generator off and eager', async () => {
+  // Compiled code retires exactly the instructions the interpreter would, block for block.
+  const a = await defaultBoot();
+  for (const compileThreshold of [Infinity, 40]) {
+    const b = await bootAndRun(DEFAULT_COMMAND, { machine: { compileThreshold } });
+    assert.ok(Buffer.compare(a.serial, b.serial) === 0,
+      `serial streams differ with compile threshold ${compileThreshold}, first difference at ${firstDifference(a.serial, b.serial)}`);
+    assert.is(b.instructions, a.instructions, `guest instruction counts differ with compile threshold ${compileThreshold}`);
+  }
+});
+
 test('lapic=notscdeadline: the PIT interrupts through the IO-APIC, dmesg clean', async () => {
   const { pit } = await startCliBoots();
   assert.is(pit.status, 0, `ts86 ended with status ${pit.status}; stderr: ${pit.stderr.trim()}`);

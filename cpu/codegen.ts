@@ -1,0 +1,633 @@
+/**
+ * Region code generator. A hot block and the decoded blocks of the same physical page that it
+ * reaches (by direct branches, fall-through and the successors seen at run time) become one JS
+ * function: a `switch` over block offsets inside a loop, so guest loops stay inside it. Guest
+ * registers and the lazy-flag state live in JS locals, written back at exits, before helper calls
+ * and when a fault propagates; common 32-bit instructions are emitted inline with the TLB fast path
+ * and RAM access, conditions are computed straight from the operands of the instruction that set
+ * the flags when that one is in the same block; everything else calls its interpreter handler.
+ *
+ * Exactness: the region leaves only where the interpreter would end a block (block ends,
+ * `exitBlock`) or before a block that does not fit in the budget (the interpreter then runs its
+ * head), so instruction counts, budget boundaries and therefore the virtual clock are identical
+ * with the generator on or off. Faults restore EIP and the instruction count of the
+ * faulting instruction; code writes, translation and CS changes end the region at the next block
+ * boundary (or at once when they hit the running block), as they end the interpreter's chaining.
+ * Without `new Function` (a strict CSP) every block stays interpreted.
+ */
+import type { CPU } from './cpu.js';
+import type { Block, Handler, Insn } from './decode.js';
+import { FAULT } from './cpu.js';
+import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
+import * as O from './ops.js';
+import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
+
+/**
+ * Runs guest code from the block at page offset `po` (c.eip is that block's EIP; it must fit in
+ * `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
+ * code stays in the region.
+ * Returns the instructions retired (c.eip, c.instructions, registers and flags written back); -1
+ * when the state the region was specialized for does not hold (nothing executed: interpret); -2
+ * after a fault (the state, EIP and count are those of the faulting instruction; deliver it).
+ */
+export type RegionFn = (c: CPU, lim: number, po: number) => number;
+
+export interface Region {
+  fn: RegionFn;
+  blocks: Block[];
+  /** Calls so far, up to REGION_WARMUP. */
+  calls: number;
+}
+
+/**
+ * The first calls of a region get a small budget so that every path out of it (not just the
+ * loop) runs in the engine's bytecode tier first: code optimized while the first call is still
+ * looping (on-stack replacement) would otherwise lack feedback for the exits and deoptimize at
+ * each of them again and again. Leaving early at a block boundary changes nothing the guest sees.
+ */
+export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
+
+/** Executions after which a block is compiled into a region. */
+export const HOT_BLOCK = 50_000;
+/** Most blocks / instructions in one region (bounds compile time and function size). */
+const MAX_BLOCKS = 32, MAX_INSNS = 600;
+
+let available = true;
+
+/** Counters for the profile mode (scripts/profile.mjs). */
+export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, sourceBytes: 0, handlerCalls: new Map<string, number>() };
+
+// ---------------------------------------------------------------- pure helpers the generated code calls
+
+/** Lazy CF from the recorded operands (same formula as the interpreter's). */
+function lcf(k: number, a: number, b: number, r: number, t: number): number {
+  const c = k === Lazy.Add ? (a & b) | ((a ^ b) & ~r) : (~a & b) | (~(a ^ b) & r);
+  return (c >>> t) & 1;
+}
+function lof(k: number, a: number, b: number, r: number, t: number): number {
+  const o = k === Lazy.Add ? (a ^ r) & (b ^ r) : (a ^ b) & (a ^ r);
+  return (o >>> t) & 1;
+}
+/** EFLAGS from the lazy state (CPU.getEflags on locals). */
+function mat(f: number, m: number, k: number, a: number, b: number, r: number, t: number): number {
+  if (m === 0) return f;
+  f &= ~m;
+  if (m & CF) f |= lcf(k, a, b, r, t);
+  if (m & PF) f |= PARITY[r & 0xff]!;
+  if (m & AF) f |= (a ^ b ^ r) & AF;
+  if (m & ZF) f |= (r << (31 - t)) === 0 ? ZF : 0;
+  if (m & SF) f |= ((r >>> t) & 1) ? SF : 0;
+  if (m & OF) f |= lof(k, a, b, r, t) ? OF : 0;
+  return f;
+}
+// A handler's fault sets `c.pendingFault` instead of unwinding through the region, so the region
+// function needs no exception handler (one around its loop makes the engine's optimizing compiler
+// take seconds on a large region).
+function caught(c: CPU, e: unknown): void { if (e !== FAULT) throw e; c.pendingFault = true; }
+/** An interpreter handler; its fault, like the others, is left in `c.pendingFault`. */
+function call(c: CPU, h: Handler, i: Insn): void { try { h(c, i); } catch (e) { caught(c, e); } }
+// ---------------------------------------------------------------- what the generator knows about the flags
+
+/** The flag producer of the instructions emitted so far in this block, when known statically. */
+const enum Known {
+  None,
+  /** lm = 0: everything in fl. */
+  Mat,
+  /** Lazy ADD/SUB with all six flags (top 31); `exact` = no carry-in, so compares are plain. */
+  Add, Sub, AddC, SubC,
+  /** Lazy logic result: CF=OF=AF=0 in fl, SF/ZF/PF from lr with top `top`. */
+  Logic,
+  /** INC/DEC (top 31): CF in fl, the rest lazy. */
+  IncDec,
+}
+
+interface FlagState { k: Known; top: number }
+
+const UNKNOWN: FlagState = { k: Known.None, top: 31 };
+
+/** Boolean source of EFLAGS bit `bit` in state `s`. */
+function flagSrc(bit: number, s: FlagState): string {
+  const k = s.k, t = s.top;
+  const zf = `((lr << ${31 - t}) === 0)`, sf = `(((lr >>> ${t}) & 1) !== 0)`, pf = `(PARITY[lr & 255] !== 0)`;
+  const inFl = `((fl & ${bit}) !== 0)`;
+  switch (k) {
+    case Known.Mat: return inFl;
+    case Known.Logic:
+      return bit === CF || bit === OF ? 'false' : bit === ZF ? zf : bit === SF ? sf : pf;
+    case Known.Add: case Known.Sub: case Known.AddC: case Known.SubC: case Known.IncDec: {
+      if (bit === ZF) return zf;
+      if (bit === SF) return sf;
+      if (bit === PF) return pf;
+      const add = k === Known.Add || k === Known.AddC;
+      if (bit === CF) {
+        if (k === Known.IncDec) return inFl;
+        if (k === Known.Add) return '((lr >>> 0) < (la >>> 0))';
+        if (k === Known.Sub) return '((la >>> 0) < (lb >>> 0))';
+        return add ? '((((la & lb) | ((la ^ lb) & ~lr)) >>> 31) !== 0)' : '((((~la & lb) | (~(la ^ lb) & lr)) >>> 31) !== 0)';
+      }
+      // OF: INC/DEC record their kind in lk.
+      if (k === Known.IncDec) return '(lof(lk, la, lb, lr, 31) !== 0)';
+      return add ? '((((la ^ lr) & (lb ^ lr)) >>> 31) !== 0)' : '((((la ^ lb) & (la ^ lr)) >>> 31) !== 0)';
+    }
+    default:
+      switch (bit) {
+        case CF: return '((lm & 1) ? lcf(lk, la, lb, lr, lt) !== 0 : (fl & 1) !== 0)';
+        case ZF: return '((lm & 64) ? (lr << (31 - lt)) === 0 : (fl & 64) !== 0)';
+        case SF: return '((lm & 128) ? ((lr >>> lt) & 1) !== 0 : (fl & 128) !== 0)';
+        case PF: return '((lm & 4) ? PARITY[lr & 255] !== 0 : (fl & 4) !== 0)';
+        default: return '((lm & 2048) ? lof(lk, la, lb, lr, lt) !== 0 : (fl & 2048) !== 0)';
+      }
+  }
+}
+
+/** Boolean source of condition code `cc` (Jcc/SETcc/CMOVcc low nibble). */
+function condSrc(cc: number, s: FlagState): string {
+  if (s.k === Known.Sub) {
+    // CMP/SUB without borrow: the relation of the operands is the condition.
+    switch (cc) {
+      case 2: return '((la >>> 0) < (lb >>> 0))';
+      case 3: return '((la >>> 0) >= (lb >>> 0))';
+      case 4: return '(la === lb)';
+      case 5: return '(la !== lb)';
+      case 6: return '((la >>> 0) <= (lb >>> 0))';
+      case 7: return '((la >>> 0) > (lb >>> 0))';
+      case 12: return '(la < lb)';
+      case 13: return '(la >= lb)';
+      case 14: return '(la <= lb)';
+      case 15: return '(la > lb)';
+    }
+  }
+  if (s.k === Known.Logic && s.top === 31) {
+    switch (cc) {
+      case 12: return '(lr < 0)';
+      case 13: return '(lr >= 0)';
+      case 14: return '(lr <= 0)';
+      case 15: return '(lr > 0)';
+    }
+  }
+  const f = (bit: number) => flagSrc(bit, s);
+  let e: string;
+  switch (cc >> 1) {
+    case 0: e = f(OF); break;
+    case 1: e = f(CF); break;
+    case 2: e = f(ZF); break;
+    case 3: e = `(${f(CF)} || ${f(ZF)})`; break;
+    case 4: e = f(SF); break;
+    case 5: e = f(PF); break;
+    case 6: e = `(${f(SF)} !== ${f(OF)})`; break;
+    default: e = `(${f(ZF)} || ${f(SF)} !== ${f(OF)})`; break;
+  }
+  return cc & 1 ? `!${e}` : e;
+}
+
+// ---------------------------------------------------------------- emitter
+
+const TOP = [0, 7, 15, 0, 31];
+
+/** Source of the 32-bit effective address from register locals, or null for forms left to the handler. */
+function eaSrc(ins: Insn): string | null {
+  const d = ins.disp | 0;
+  if (ins.ea === eaDisp) return `${d}`;
+  if (ins.ea === eaBase) return `((r${ins.base} + ${d}) | 0)`;
+  if (ins.ea === eaBaseIndex) return `((r${ins.base} + (r${ins.index} << ${ins.scale}) + ${d}) | 0)`;
+  if (ins.ea === eaIndex) return `(((r${ins.index} << ${ins.scale}) + ${d}) | 0)`;
+  return null;
+}
+
+const getReg = (size: number, r: number) => (size === 4 ? `r${r}` : size === 2 ? `(r${r} & 65535)` : reg8(r));
+const setReg = (size: number, r: number, v: string) => (size === 4 ? `r${r} = ${v};` : size === 2 ? `r${r} = (r${r} & -65536) | ((${v}) & 65535);` : setReg8(r, v));
+const reg8 = (r: number) => (r < 4 ? `(r${r} & 255)` : `((r${r - 4} >> 8) & 255)`);
+const setReg8 = (r: number, v: string) => (r < 4 ? `r${r} = (r${r} & -256) | ((${v}) & 255);` : `r${r - 4} = (r${r - 4} & -65281) | (((${v}) & 255) << 8);`);
+
+class Emitter {
+  /** Segments needing flat read+write windows (entry guard), and others used with checked windows. */
+  flatNeed = 0;
+  checkedSegs = new Set<number>();
+  params: string[] = [];
+  args: unknown[] = [];
+  private nextTmp = 0;
+
+  constructor(readonly cpu: CPU, readonly code32: boolean) {}
+
+  tmp(p: string): string { return `_${p}${this.nextTmp++}`; }
+
+  bind(name: string, value: unknown): string { this.params.push(name); this.args.push(value); return name; }
+
+  /**
+   * The side exit of the instruction being emitted: leave the region before it, and let the
+   * interpreter run the rest of its block (a TLB miss, a segment-limit violation, a write to a page
+   * holding decoded code: the slow paths, the faults and the code invalidation all happen there).
+   */
+  exit = '';
+
+  /** Linear address of seg:off for an access of `size` bytes (statements, result in `l`). */
+  lin(seg: number, off: string, size: number, write: boolean, l: string): string {
+    const c = this.cpu;
+    const flat = c.segBase[seg] === 0 && c.segRLo[seg] === 0 && c.segRHi[seg] === 0xffffffff && c.segWLo[seg] === 0 && c.segWHi[seg] === 0xffffffff;
+    if (flat && seg < 6) { this.flatNeed |= 1 << seg; return `const ${l} = ${off};`; }
+    this.checkedSegs.add(seg);
+    const o = this.tmp('o'), w = write ? 'w' : 'r';
+    return `const ${o} = ${off} >>> 0; if (${o} < ${w}lo${seg} || ${o} + ${size - 1} > ${w}hi${seg}) ${this.exit} const ${l} = (sb${seg} + ${o}) | 0;`;
+  }
+
+  /** Statements reading `size` bytes at seg:off into a new variable `v` (RAM through the TLB, else the side exit). */
+  read(seg: number, off: string, size: number, v: string): string {
+    const l = this.tmp('l'), e = this.tmp('e'), p = this.tmp('p');
+    let s = this.lin(seg, off, size, false, l) + ` const ${e} = tlb[${l} >>> 12]; let ${v};`;
+    if (size === 4) {
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) <= 4092) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = (${p} & 3) === 0 ? ram32[${p} >> 2] : ram[${p}] | (ram[${p} + 1] << 8) | (ram[${p} + 2] << 16) | (ram[${p} + 3] << 24); } else ${this.exit}`;
+    } else if (size === 2) {
+      s += ` if ((${e} & rM) === rB && (${l} & 4095) !== 4095) { const ${p} = (${e} & -4096) | (${l} & 4095); ${v} = ram[${p}] | (ram[${p} + 1] << 8); } else ${this.exit}`;
+    } else {
+      s += ` if ((${e} & rM) === rB) ${v} = ram[(${e} & -4096) | (${l} & 4095)]; else ${this.exit}`;
+    }
+    return s;
+  }
+
+  /** Statements writing `val` (size bytes; a local or a constant) at seg:off, or taking the side exit. */
+  write(seg: number, off: string, size: number, val: string): string {
+    const l = this.tmp('l'), e = this.tmp('e'), p = this.tmp('p');
+    let s = this.lin(seg, off, size, true, l) + ` const ${e} = tlb[${l} >>> 12];`;
+    const fast = `(${e} & wM) === wB${size === 4 ? ` && (${l} & 4095) <= 4092` : size === 2 ? ` && (${l} & 4095) !== 4095` : ''}`;
+    s += ` if (!(${fast})) ${this.exit} const ${p} = (${e} & -4096) | (${l} & 4095); if (cp[${p} >>> 12]) ${this.exit}`;
+    if (size === 4) s += ` if ((${p} & 3) === 0) ram32[${p} >> 2] = ${val}; else { ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8; ram[${p} + 2] = (${val}) >> 16; ram[${p} + 3] = (${val}) >> 24; }`;
+    else if (size === 2) s += ` ram[${p}] = ${val}; ram[${p} + 1] = (${val}) >> 8;`;
+    else s += ` ram[${p}] = ${val};`;
+    return s;
+  }
+}
+
+const SET_LAZY = (kind: Lazy, a: string, b: string, r: string, top: number) => `lk = ${kind}; la = ${a}; lb = ${b}; lr = ${r}; lt = ${top}; lm = ${ARITH};`;
+const SET_LOGIC = (r: string, top: number) => `fl &= ~(${CF | OF | AF} | lm); lr = ${r}; lt = ${top}; la = 0; lb = 0; lm = ${SF | ZF | PF};`;
+
+/**
+ * A 32-bit shift or rotate (op as in the ModRM reg field, not RCL/RCR) of local `x` by the
+ * non-zero count `n` (1..31), with the flags the interpreter computes. ROL/ROR set only CF and OF:
+ * those two leave the lazy set and the rest stays as it was.
+ */
+function shiftSrc(op: number, x: string, r: string): string {
+  const cfOf = (cf: string, of: string) => `const cf = ${cf}; lm &= ${~(CF | OF)}; fl = (fl & ${~(CF | OF)}) | cf | (${of} ? ${OF} : 0);`;
+  switch (op) {
+    case 0: return `const ${r} = (${x} << sc) | (${x} >>> (32 - sc)); ${x} = ${r}; ${cfOf(`${r} & 1`, `(((${r} >>> 31) ^ cf) & 1)`)}`;
+    case 1: return `const ${r} = (${x} >>> sc) | (${x} << (32 - sc)); ${x} = ${r}; ${cfOf(`${r} >>> 31`, `((cf ^ (${r} >>> 30)) & 1)`)}`;
+    case 4: case 6: return `const a = ${x}, ${r} = a << sc; ${x} = ${r}; const cf = (a >>> (32 - sc)) & 1; ${SET_LOGIC(r, 31)} fl |= cf | ((((${r} >>> 31) ^ cf) & 1) ? ${OF} : 0);`;
+    case 5: return `const a = ${x}, ${r} = a >>> sc; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= ((a >>> (sc - 1)) & 1) | (a < 0 ? ${OF} : 0);`;
+    default: return `const a = ${x}, ${r} = a >> sc; ${x} = ${r}; ${SET_LOGIC(r, 31)} fl |= (a >> (sc - 1)) & 1;`;
+  }
+}
+
+/** An ALU op on values a, b: `calc` declares the result `r`, `flag` commits the flags. */
+function aluOp(op: number, a: string, b: string, r: string, top: number, fs: FlagState): { calc: string; flag: string; flags: FlagState } {
+  const wrap = top === 31 ? '| 0' : `& ${top === 7 ? 255 : 65535}`;
+  const known = (k: Known): FlagState => ({ k: top === 31 ? k : Known.None, top });
+  switch (op) {
+    case 0: return { calc: `const ${r} = (${a} + ${b}) ${wrap};`, flag: SET_LAZY(Lazy.Add, a, b, r, top), flags: known(Known.Add) };
+    case 5: case 7: return { calc: `const ${r} = (${a} - ${b}) ${wrap};`, flag: SET_LAZY(Lazy.Sub, a, b, r, top), flags: known(Known.Sub) };
+    case 1: return { calc: `const ${r} = ${a} | ${b};`, flag: SET_LOGIC(r, top), flags: { k: Known.Logic, top } };
+    case 4: return { calc: `const ${r} = ${a} & ${b};`, flag: SET_LOGIC(r, top), flags: { k: Known.Logic, top } };
+    case 6: return { calc: `const ${r} = ${a} ^ ${b};`, flag: SET_LOGIC(r, top), flags: { k: Known.Logic, top } };
+    default: {
+      // ADC/SBB: the carry comes in from the flags as they stand.
+      const add = op === 2, sign = add ? '+' : '-';
+      return {
+        calc: `const ${r} = (${a} ${sign} ${b} ${sign} (${flagSrc(CF, fs)} ? 1 : 0)) ${wrap};`,
+        flag: SET_LAZY(add ? Lazy.Add : Lazy.Sub, a, b, r, top), flags: known(add ? Known.AddC : Known.SubC),
+      };
+    }
+  }
+}
+
+interface InsnOut { code: string; flags: FlagState }
+
+/**
+ * Inline source for one instruction, or null when the handler is called. Registers are the locals
+ * r0..r7; `fs` is what is known about the flags before it.
+ */
+function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): InsnOut | null {
+  const f = ins.fn;
+  const out = (code: string, flags: FlagState = fs): InsnOut => ({ code, flags });
+  const v = em.tmp('v'), r = em.tmp('r');
+  const ea = () => eaSrc(ins);
+
+  // Moves and address arithmetic.
+  if (f === O.mov32RR) return out(`r${ins.rm} = r${ins.reg};`);
+  if (f === O.mov32RRrev) return out(`r${ins.reg} = r${ins.rm};`);
+  if (f === O.mov32RImm) return out(`r${ins.reg} = ${ins.imm | 0};`);
+  if (f === O.movRImmRm && ins.size === 4) return out(`r${ins.rm} = ${ins.imm | 0};`);
+  if (f === O.nop) return out('');
+  if (f === O.lea32) { const a = ea(); return a === null ? null : out(`r${ins.reg} = ${a};`); }
+  if (f === O.mov32RM) { const a = ea(); return a === null ? null : out(`${em.read(ins.seg, a, 4, v)} r${ins.reg} = ${v};`, fs); }
+  if (f === O.mov32MR) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `r${ins.reg}`), fs); }
+  if (f === O.mov32MImm) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 4, `${ins.imm | 0}`), fs); }
+  if (f === O.movRM || f === O.movMR) {
+    const a = ea(); if (a === null) return null;
+    const size = ins.size;
+    if (f === O.movRM) return out(`${em.read(ins.seg, a, size, v)} ${setReg(size, ins.reg, v)}`, fs);
+    return out(em.write(ins.seg, a, size, getReg(size, ins.reg)), fs);
+  }
+  if (f === O.movMImm && ins.size === 2) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 2, `${ins.imm & 0xffff}`), fs); }
+  if (f === O.movMImm && ins.size === 1) { const a = ea(); return a === null ? null : out(em.write(ins.seg, a, 1, `${ins.imm & 255}`), fs); }
+  if (f === O.movRImm && ins.size === 1) return out(setReg8(ins.reg, `${ins.imm & 255}`));
+  if (f === O.movRR && ins.size === 1) return out(setReg8(ins.rm, reg8(ins.reg)));
+  if (f === O.movRRrev && ins.size === 1) return out(setReg8(ins.reg, reg8(ins.rm)));
+  if (f === O.movzx8_32R) return out(`r${ins.reg} = ${reg8(ins.rm)};`);
+  if (f === O.movzx8_32M || f === O.movzx16_32M) {
+    const a = ea(); if (a === null) return null;
+    return out(`${em.read(ins.seg, a, f === O.movzx8_32M ? 1 : 2, v)} r${ins.reg} = ${v};`, fs);
+  }
+  if (f === O.movzx && ins.size === 4 && !ins.mem && ins.imm === 2) return out(`r${ins.reg} = r${ins.rm} & 65535;`);
+  if (f === O.movsx && ins.size === 4) {
+    const sh = ins.imm === 1 ? 24 : 16;
+    if (!ins.mem) return out(`r${ins.reg} = ${ins.imm === 1 ? `(${reg8(ins.rm)} << 24) >> 24` : `(r${ins.rm} << 16) >> 16`};`);
+    const a = ea(); if (a === null) return null;
+    return out(`${em.read(ins.seg, a, ins.imm, v)} r${ins.reg} = (${v} << ${sh}) >> ${sh};`, fs);
+  }
+  if (f === O.cwd && ins.size === 4) return out('r2 = r0 >> 31;');
+  if (f === O.cbw && ins.size === 4) return out('r0 = (r0 << 16) >> 16;');
+  if (f === O.xchgAcc && ins.size === 4) return out(`{ const t = r0; r0 = r${ins.reg}; r${ins.reg} = t; }`);
+  if (f === O.xchgRM && ins.size === 4 && !ins.mem) return out(`{ const t = r${ins.rm}; r${ins.rm} = r${ins.reg}; r${ins.reg} = t; }`);
+  if (f === O.bswap && ins.size === 4) {
+    const x = `r${ins.reg}`;
+    return out(`${x} = (${x} << 24) | ((${x} & 0xff00) << 8) | ((${x} >>> 8) & 0xff00) | (${x} >>> 24);`);
+  }
+
+  // Stack (32-bit stack, flat SS guarded at entry).
+  if (stack32 && ins.size === 4) {
+    if (f === O.push32r || f === O.pushImm) {
+      const val = f === O.push32r ? `r${ins.reg}` : `${ins.imm | 0}`;
+      // PUSH ESP pushes the value before the decrement.
+      return out(`{ const s = (r4 - 4) | 0, x = ${val}; ${em.write(2, 's', 4, 'x')} r4 = s; }`, fs);
+    }
+    if (f === O.pop32r) return out(`{ ${em.read(2, 'r4', 4, v)} r4 = (r4 + 4) | 0; r${ins.reg} = ${v}; }`, fs);
+    if (f === O.leave) return out(`{ ${em.read(2, 'r5', 4, v)} r4 = (r5 + 4) | 0; r5 = ${v}; }`, fs);
+  }
+
+  // ALU.
+  let op = O.ALU_RR32.indexOf(f);
+  const alu = (op: number, dst: string, src: string, top: number) => {
+    const a = em.tmp('a');
+    const res = aluOp(op, a, src, r, top, fs);
+    return { ...res, calc: `const ${a} = ${dst}; ${res.calc}` };
+  };
+  const regAlu = (op: number, dst: number, src: string): InsnOut => {
+    const x = alu(op, `r${dst}`, src, 31);
+    return out(`{ ${x.calc} ${x.flag} ${op === 7 ? '' : `r${dst} = ${r};`} }`, x.flags);
+  };
+  if (op >= 0) return regAlu(op, ins.rm, `r${ins.reg}`);
+  op = O.ALU_RRREV32.indexOf(f);
+  if (op >= 0) return regAlu(op, ins.reg, `r${ins.rm}`);
+  op = O.ALU_RIMM32.indexOf(f);
+  if (op >= 0) return regAlu(op, ins.rm, `${ins.imm | 0}`);
+  op = O.ALU_ACCIMM32.indexOf(f);
+  if (op >= 0) return regAlu(op, 0, `${ins.imm | 0}`);
+  op = O.ALU_RM32.indexOf(f);
+  if (op >= 0) {
+    const a = ea(); if (a === null) return null;
+    const x = alu(op, `r${ins.reg}`, v, 31);
+    return out(`{ ${em.read(ins.seg, a, 4, v)} ${x.calc} ${x.flag} ${op === 7 ? '' : `r${ins.reg} = ${r};`} }`, x.flags);
+  }
+  const memAlu = (op: number, size: number, src: string): InsnOut | null => {
+    const a = ea(); if (a === null) return null;
+    const off = em.tmp('m');
+    const x = alu(op, v, src, TOP[size]!);
+    const store = op === 7 ? '' : em.write(ins.seg, off, size, r);
+    // The write may fault: flags are committed after it.
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, size, v)} ${x.calc} ${store} ${x.flag} }`, x.flags);
+  };
+  op = O.ALU_MR32.indexOf(f);
+  if (op >= 0) return memAlu(op, 4, `r${ins.reg}`);
+  op = O.ALU_MIMM32.indexOf(f);
+  if (op >= 0) return memAlu(op, 4, `${ins.imm | 0}`);
+  if (ins.size === 1 && (f === O.aluMImm || f === O.aluMR || f === O.aluRM || f === O.aluRR || f === O.aluRRrev || f === O.aluRImm || f === O.aluAccImm)) {
+    const src = f === O.aluMR || f === O.aluRR ? reg8(ins.reg) : f === O.aluRRrev ? reg8(ins.rm) : f === O.aluRM ? v : `${ins.imm & 255}`;
+    if (f === O.aluMImm || f === O.aluMR) return memAlu(ins.op, 1, src);
+    const dst = f === O.aluRM || f === O.aluRRrev ? ins.reg : f === O.aluAccImm ? 0 : ins.rm;
+    const x = alu(ins.op, reg8(dst), src, 7);
+    const body = `${x.calc} ${x.flag} ${ins.op === 7 ? '' : setReg8(dst, r)}`;
+    if (f !== O.aluRM) return out(`{ ${body} }`, x.flags);
+    const a = ea(); if (a === null) return null;
+    return out(`{ ${em.read(ins.seg, a, 1, v)} ${body} }`, x.flags);
+  }
+
+  // TEST.
+  if (f === O.test32RR) return out(`{ const ${r} = r${ins.rm} & r${ins.reg}; ${SET_LOGIC(r, 31)} }`, { k: Known.Logic, top: 31 });
+  if (f === O.test8RR) return out(`{ const ${r} = ${reg8(ins.rm)} & ${reg8(ins.reg)}; ${SET_LOGIC(r, 7)} }`, { k: Known.Logic, top: 7 });
+  if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
+    const top = TOP[ins.size]!;
+    const get = (x: number) => (ins.size === 4 ? `r${x}` : reg8(x));
+    const other = f === O.testRM ? get(ins.reg) : `${ins.size === 4 ? ins.imm | 0 : ins.imm & 255}`;
+    if (f === O.testAccImm) return out(`{ const ${r} = ${get(0)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
+    if (!ins.mem) return out(`{ const ${r} = ${get(ins.rm)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
+    const a = ea(); if (a === null) return null;
+    return out(`{ ${em.read(ins.seg, a, ins.size, v)} const ${r} = ${v} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
+  }
+
+  // INC/DEC keep CF.
+  if (f === O.inc32r || f === O.dec32r) {
+    const dec = f === O.dec32r;
+    const cf = fs.k === Known.IncDec || fs.k === Known.Mat ? '' : `fl = (fl & ${~CF}) | (${flagSrc(CF, fs)} ? 1 : 0); `;
+    return out(`{ const a = r${ins.reg}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.reg} = ${r}; ${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF}; }`, { k: Known.IncDec, top: 31 });
+  }
+
+  if (f === O.incDecRm && ins.size === 4) {
+    const dec = ins.op === 1;
+    const cf = `fl = (fl & ${~CF}) | (${flagSrc(CF, fs)} ? 1 : 0); `;
+    const flags = `${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF};`;
+    if (!ins.mem) return out(`{ const a = r${ins.rm}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.rm} = ${r}; ${flags} }`, { k: Known.IncDec, top: 31 });
+    const a = ea(); if (a === null) return null;
+    const off = em.tmp('m');
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; ${em.write(ins.seg, off, 4, r)} ${flags} }`, { k: Known.IncDec, top: 31 });
+  }
+  if (f === O.group3 && ins.size === 4 && (ins.op === 2 || ins.op === 3)) {
+    const neg = ins.op === 3;
+    const calc = neg ? `const ${r} = (0 - a) | 0;` : `const ${r} = ~a;`;
+    const flags = neg ? SET_LAZY(Lazy.Sub, '0', 'a', r, 31) : '';
+    const known: FlagState = neg ? { k: Known.SubC, top: 31 } : fs;
+    if (!ins.mem) return out(`{ const a = r${ins.rm}; ${calc} r${ins.rm} = ${r}; ${flags} }`, known);
+    const a = ea(); if (a === null) return null;
+    const off = em.tmp('m');
+    return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}; ${calc} ${em.write(ins.seg, off, 4, r)} ${flags} }`, known);
+  }
+  if (f === O.btImm && ins.op === 0 && ins.size === 4 && !ins.mem) {
+    return out(`lm &= ${~CF}; fl = (fl & ${~CF}) | ((r${ins.rm} >>> ${ins.imm & 31}) & 1);`, UNKNOWN);
+  }
+
+  // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).
+  op = O.SHIFT32_RI.indexOf(f);
+  if (op >= 0 && f !== O.shiftImm) return out(`{ const sc = ${ins.imm}; ${shiftSrc(op, `r${ins.rm}`, r)} }`, UNKNOWN);
+  if (f === O.shiftCl && ins.size === 4 && !ins.mem && ins.op !== 2 && ins.op !== 3) {
+    return out(`{ const sc = r1 & 31; if (sc !== 0) { ${shiftSrc(ins.op, `r${ins.rm}`, r)} } }`, UNKNOWN);
+  }
+
+  // Multiplication: the double product is exact whenever it fits in 32 bits, so a mismatch is overflow.
+  if (f === O.imul3_32R || f === O.imul2_32R) {
+    const a = f === O.imul3_32R ? `r${ins.rm}` : `r${ins.reg}`, b = f === O.imul3_32R ? `${ins.imm | 0}` : `r${ins.rm}`;
+    return out(`{ const x = ${a}, y = ${b}, ${r} = Math.imul(x, y); r${ins.reg} = ${r}; ${SET_LOGIC(r, 31)} if (${r} !== x * y) fl |= ${CF | OF}; }`, { k: Known.None, top: 31 });
+  }
+
+  // Conditions.
+  const cmov = O.CMOVCC32_RR.indexOf(f);
+  if (cmov >= 0) return out(`if (${condSrc(cmov, fs)}) r${ins.reg} = r${ins.rm};`);
+  const setcc = O.SETCC_R.indexOf(f);
+  if (setcc >= 0) return out(setReg8(ins.rm, `${condSrc(setcc, fs)} ? 1 : 0`));
+
+  // Flag instructions.
+  if (f === O.cld) return out(`fl &= ${~DF};`);
+  if (f === O.std) return out(`fl |= ${DF};`);
+  if (f === O.clc || f === O.stc || f === O.cmc) {
+    const matFl = fs.k === Known.Mat ? '' : 'fl = mat(fl, lm, lk, la, lb, lr, lt); lm = 0; ';
+    return out(`${matFl}fl ${f === O.clc ? `&= ${~CF}` : f === O.stc ? `|= ${CF}` : `^= ${CF}`};`, { k: Known.Mat, top: 31 });
+  }
+
+  // Non-REP string steps (32-bit addressing; ES and the source segment guarded flat or checked).
+  if (ins.a32 && (ins.size === 4 || ins.size === 1) && (f === O.lodsOne || f === O.stosOne || f === O.movsOne)) {
+    const step = `((fl & ${DF}) ? ${-ins.size} : ${ins.size})`;
+    if (f === O.lodsOne) {
+      const set = ins.size === 4 ? `r0 = ${v};` : setReg8(0, v);
+      return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${set} r6 = (r6 + ${step}) | 0; }`, fs);
+    }
+    if (f === O.stosOne) return out(`{ ${em.write(0, 'r7', ins.size, ins.size === 4 ? 'r0' : 'r0 & 255')} r7 = (r7 + ${step}) | 0; }`, fs);
+    return out(`{ ${em.read(ins.seg, 'r6', ins.size, v)} ${em.write(0, 'r7', ins.size, v)} const d = ${step}; r6 = (r6 + d) | 0; r7 = (r7 + d) | 0; }`, fs);
+  }
+  return null;
+}
+
+const WRITE_BACK = 'R[0] = r0; R[1] = r1; R[2] = r2; R[3] = r3; R[4] = r4; R[5] = r5; R[6] = r6; R[7] = r7; c.flags = fl; c.lazyMask = lm; c.lazyKind = lk; c.lazyA = la; c.lazyB = lb; c.lazyRes = lr; c.lazyTop = lt;';
+const RELOAD = 'r0 = R[0]; r1 = R[1]; r2 = R[2]; r3 = R[3]; r4 = R[4]; r5 = R[5]; r6 = R[6]; r7 = R[7]; fl = c.flags; lm = c.lazyMask; lk = c.lazyKind; la = c.lazyA; lb = c.lazyB; lr = c.lazyRes; lt = c.lazyTop;';
+
+/** Block-ending handlers after which execution may continue inside the region at the new EIP. */
+const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
+
+/** The page offsets a block's last instruction can continue at, when statically known. */
+function staticSuccessors(b: Block, po: number): number[] {
+  const last = b.insns[b.insns.length - 1]!;
+  const end = po + last.end;
+  const f = last.fn;
+  if (O.JCC32.includes(f) || f === O.jcc || f === O.loop || f === O.jcxz) return [end + last.imm, end];
+  if (f === O.jmpRel || f === O.callRel) return [end + last.imm];
+  return [end];
+}
+
+/** Emits the code of one block (a `case` of the region's switch). */
+function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boolean): string {
+  const insns = b.insns, last = insns.length - 1;
+  const mask = em.code32 ? '| 0' : '& 65535';
+  // A block runs only when it fits in the budget (runs end exactly at their limit; the dispatcher
+  // interprets a block that does not fit).
+  let s = `case ${po}: {\nif (n + ${insns.length} > lim) break L;\n`;
+  let fs = UNKNOWN;
+  const K = insns.length;
+  for (let k = 0; k <= last; k++) {
+    const ins = insns[k]!;
+    const st = po + ins.start, en = po + ins.end, pos = (k << 12) | st;
+    em.exit = `{ pc = ${st}; n += ${k}; rb = B${bi}; ri = ${k}; break L; }`;
+    const isLast = k === last;
+    // Inline direct branches at the end of the block.
+    if (isLast && em.code32) {
+      const cc = O.JCC32.indexOf(ins.fn);
+      if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${en + (ins.imm | 0)} : ${en}; continue;\n}\n`; return s; }
+      if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`; return s; }
+      if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
+        s += `{ const s = (r4 - 4) | 0, x = (base + ${en}) | 0; ${em.write(2, 's', 4, 'x')} r4 = s; }\n`;
+        s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`;
+        return s;
+      }
+      if (stack32 && ins.fn === O.ret32) {
+        s += `{ ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = (t - base) | 0; }\n`;
+        s += `n += ${K}; continue;\n}\n`;
+        return s;
+      }
+    }
+    const inl = em.code32 ? inlineInsn(em, ins, fs, stack32) : null;
+    if (inl !== null) {
+      s += inl.code;
+      s += '\n';
+      fs = inl.flags;
+      if (isLast) s += `n += ${K}; pc = ${en}; continue;\n}\n`;
+      continue;
+    }
+    // Handler call: the CPU state is current while it runs.
+    const h = em.bind(`h${bi}_${k}`, ins.fn), i = em.bind(`i${bi}_${k}`, ins);
+    const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
+    codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
+    s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
+    s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!B${bi}.valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
+    s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
+    fs = UNKNOWN;
+    if (isLast) {
+      const stays = STAYS.has(ins.fn) || !ins.endsBlock;
+      s += `n += ${K}; ${stays ? 'pc = (c.eip - base) | 0; continue;' : 'keep = 1; break L;'}\n}\n`;
+    }
+  }
+  return s;
+}
+
+/** Collects the region rooted at `root`: decoded blocks of the same page and mode it can reach. */
+function collect(cpu: CPU, root: Block): Block[] {
+  const slot = Math.floor(root.key / 4096);
+  const tab = cpu.blockTable(slot);
+  const seen = new Set<Block>([root]);
+  const list: Block[] = [root];
+  let insns = root.insns.length;
+  for (let q = 0; q < list.length && list.length < MAX_BLOCKS; q++) {
+    const b = list[q]!;
+    const po = b.key & 0xfff;
+    const next: Block[] = [];
+    for (const t of staticSuccessors(b, po)) {
+      if (t < 0 || t >= 4096 || tab === undefined) continue;
+      const nb = tab[t];
+      if (nb !== undefined) next.push(nb);
+    }
+    // Successors seen at run time (returns, indirect jumps) in the same page.
+    for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);
+    for (const nb of next) {
+      // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
+      if (seen.has(nb) || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      seen.add(nb); list.push(nb); insns += nb.insns.length;
+    }
+  }
+  return list;
+}
+
+/** Compiles the region rooted at `root` and attaches it to every block in it. */
+export function compileRegion(cpu: CPU, root: Block): void {
+  if (!available) return;
+  const t0 = performance.now();
+  const blocks = collect(cpu, root);
+  const em = new Emitter(cpu, root.code32);
+  const stack32 = cpu.stack32;
+  let cases = '';
+  blocks.forEach((b, bi) => {
+    em.bind(`B${bi}`, b);
+    cases += emitBlock(em, b, bi, b.key & 0xfff, stack32);
+  });
+  const mask = root.code32 ? '| 0' : '& 65535';
+  let pre = `const R = c.regs, tlb = c.tlb, ram = c.ram, ram32 = c.ram32, cp = c.codePages;\n`;
+  pre += `if ((c.flatSegs & ${em.flatNeed}) !== ${em.flatNeed} || c.stack32 !== ${stack32} || c.segLimit[1] < ${root.code32 ? 0xffffffff : 0xffff}) return -1;\n`;
+  pre += 'const rB = c.rBit, rM = c.rMask, wB = c.wBit, wM = c.wMask, ep = c.chainEpoch, i0 = c.instructions;\n';
+  for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
+  pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
+  pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
+  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, rb = null, ri = 0;\n';
+  const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
+    + `if (c.pendingFault) {\nc.pendingFault = false; f = ~f;\n`
+    + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nreturn -2;\n}\n`
+    + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
+  let fn: RegionFn;
+  try {
+    // eslint-disable-next-line no-new-func
+    fn = new Function('lcf', 'lof', 'mat', 'PARITY', 'call', ...em.params,
+      `return function region(c, lim, po) {\n${body}\n};`)(lcf, lof, mat, PARITY, call, ...em.args) as RegionFn;
+  } catch (e) {
+    // Code generation refused (CSP): stay interpreted from now on.
+    if (e instanceof EvalError) { available = false; return; }
+    throw e;
+  }
+  const region: Region = { fn, blocks, calls: 0 };
+  codegenStats.regions++; codegenStats.blocks += blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.sourceBytes += body.length;
+  for (const b of blocks) codegenStats.instructions += b.insns.length;
+  for (const b of blocks) {
+    b.region = region;
+    (b.inRegions ??= []).push(region);
+  }
+}

@@ -1,0 +1,128 @@
+// `npm run profile`: where ts86's host time and the guest's instructions go.
+//
+//   node scripts/profile.mjs [--boot | --bench int|mem|rep] [--threshold N] [--top N] [--cpuprofile FILE]
+//
+// --boot (default) boots the default guest to its ready line under the virtual clock;
+// --bench NAME runs a benchmark kernel from bench/. Prints the host functions with the most self
+// time (V8's sampling profiler), the code generator's counters, and for the boot the guest
+// instructions per 10 M-instruction phase with the guest's hottest kernel functions (from the
+// System.map next to the guest build, when there is one). --threshold sets the compile threshold
+// (Infinity: interpreter only); --cpuprofile also writes the raw profile for Chrome DevTools.
+import { Session } from 'node:inspector/promises';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'profile');
+const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : dflt; };
+const bench = arg('bench', null);
+const top = Number(arg('top', '25'));
+const threshold = arg('threshold', null) === null ? undefined : Number(arg('threshold'));
+if (threshold !== undefined && !(threshold >= 0)) { console.error('profile: --threshold wants a number >= 0 or Infinity'); process.exit(2); }
+
+mkdirSync(CACHE, { recursive: true });
+const esbuild = await import('esbuild');
+const outfile = join(CACHE, 'profile-entry.mjs');
+await esbuild.build({
+  stdin: {
+    contents: `export { Machine } from './host/machine.ts'; export { runTs86 } from './bench/ts86-runner.ts'; export { codegenStats } from './cpu/index.ts';`,
+    resolveDir: ROOT, loader: 'ts',
+  },
+  bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning', sourcemap: false,
+});
+const { Machine, runTs86, codegenStats } = await import(pathToFileURL(outfile).href);
+
+/** Kernel symbols (text) sorted by address, from a System.map. */
+function loadSymbols(path) {
+  if (!path || !existsSync(path)) return null;
+  const syms = readFileSync(path, 'utf8').split('\n').map((l) => l.split(' ')).filter((p) => p.length === 3 && /[tTwW]/.test(p[1]))
+    .map(([a, , n]) => ({ addr: parseInt(a, 16), name: n })).sort((x, y) => x.addr - y.addr);
+  return syms.length ? syms : null;
+}
+function symbolize(syms, eip) {
+  let lo = 0, hi = syms.length - 1;
+  if (eip < syms[0].addr) return '(before the kernel text)';
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (syms[mid].addr <= eip) lo = mid; else hi = mid - 1; }
+  return syms[lo].name;
+}
+
+const session = new Session();
+session.connect();
+await session.post('Profiler.enable');
+await session.post('Profiler.setSamplingInterval', { interval: 200 });
+
+let report = [];
+const t0 = performance.now();
+await session.post('Profiler.start');
+if (bench) {
+  const out = join(CACHE, `${bench}.bin`);
+  const r = spawnSync('nasm', ['-f', 'bin', `-I${join(ROOT, 'bench')}/`, '-o', out, join(ROOT, 'bench', `${bench}.asm`)], { encoding: 'utf8' });
+  if (r.status !== 0) { console.error(`profile: cannot assemble bench/${bench}.asm: ${r.stderr || r.error}`); process.exit(2); }
+  const res = runTs86(new Uint8Array(readFileSync(out)), undefined, threshold);
+  report.push(`bench ${bench}: ${res.instructions.toLocaleString('en-US')} instructions in ${(res.ms / 1000).toFixed(2)} s (${(res.instructions / res.ms / 1000).toFixed(1)} MIPS)`);
+} else {
+  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
+  const guest = await ensureGuest({ quiet: true });
+  // The kernel build tree sits beside the cached image (obj-i386*); its System.map names guest functions.
+  const cache = join(dirname(guest.kernel), '..');
+  const maps = [join(dirname(guest.kernel), 'System.map'), ...readdirSync(cache).filter((d) => d.startsWith('obj-i386')).map((d) => join(cache, d, 'System.map'))];
+  const syms = maps.map(loadSymbols).find((x) => x) ?? null;
+  let line = '', ready = false;
+  const m = new Machine({
+    clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
+    compileThreshold: threshold,
+    onSerial: (b) => { if (b !== 10) { line += String.fromCharCode(b); return; } if (line.includes('ts86-guest: ready')) ready = true; line = ''; },
+  });
+  const PHASE = 10_000_000;
+  const phases = [];
+  let phase = { wall: 0, hot: new Map() }, phaseStart = performance.now(), sampleAt = 0;
+  while (!ready) {
+    const r = m.runSlice(20_000);
+    if (r === 'shutdown' || r === 'idle') { console.error(`profile: the guest stopped before its ready line (${m.shutdownReason ?? r})`); process.exit(1); }
+    const n = m.cpu.instructions;
+    if (syms && n >= sampleAt) {
+      // Guest EIP sampled every 20 k instructions (slice ends), attributed to kernel functions.
+      const name = symbolize(syms, (m.cpu.segBase[1] + m.cpu.eip) >>> 0);
+      phase.hot.set(name, (phase.hot.get(name) ?? 0) + 1);
+      sampleAt = n + 20_000;
+    }
+    if (n >= (phases.length + 1) * PHASE) {
+      phase.wall = performance.now() - phaseStart; phases.push(phase);
+      phase = { wall: 0, hot: new Map() }; phaseStart = performance.now();
+    }
+  }
+  phase.wall = performance.now() - phaseStart; phases.push(phase);
+  report.push(`boot to the ready line: ${m.cpu.instructions.toLocaleString('en-US')} guest instructions, ${((performance.now() - t0) / 1000).toFixed(2)} s in-process (virtual clock, profiler on)`);
+  report.push('', 'per 10 M guest instructions: host ms, MIPS, hottest guest functions (share of samples)');
+  phases.forEach((p, i) => {
+    const total = [...p.hot.values()].reduce((a, b) => a + b, 0) || 1;
+    const hot = [...p.hot].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${Math.round((100 * v) / total)}%`).join(', ');
+    report.push(`  ${String(i * 10).padStart(4)}-${String(i * 10 + 10).padEnd(4)} M  ${p.wall.toFixed(0).padStart(6)} ms  ${(PHASE / p.wall / 1000).toFixed(0).padStart(4)} MIPS  ${hot}`);
+  });
+  if (!syms) report.push('  (no System.map found next to the guest kernel: guest functions not named)');
+}
+const { profile } = await session.post('Profiler.stop');
+if (arg('cpuprofile', null)) writeFileSync(arg('cpuprofile'), JSON.stringify(profile));
+
+// Self time per function (summed over nodes with the same name and location).
+const dt = new Map();
+const ids = profile.samples;
+for (let i = 0; i < ids.length; i++) dt.set(ids[i], (dt.get(ids[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+const self = new Map();
+let total = 0;
+for (const node of profile.nodes) {
+  const t = dt.get(node.id) ?? 0;
+  total += t;
+  const f = node.callFrame;
+  const key = `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.split('/').pop()}:${f.lineNumber + 1}` : ''}`.trim();
+  self.set(key, (self.get(key) ?? 0) + t);
+}
+console.log(report.join('\n'));
+console.log(`\nhost self time, top ${top} of ${(total / 1000).toFixed(0)} ms (generated code shows as "region")`);
+for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
+const s = codegenStats;
+const calls = [...s.handlerCalls].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${v}`).join(', ');
+console.log(`\ncode generator: ${s.regions} regions, ${s.blocks} blocks, ${s.instructions} instructions, ${(s.sourceBytes / 1024).toFixed(0)} KiB of JS, ${s.ms.toFixed(0)} ms generating`);
+console.log(`  instructions compiled as handler calls (handler/opcode, sites): ${calls}`);
