@@ -31,6 +31,7 @@ export function detectKernel(image: Uint8Array): KernelKind {
   if (image.length >= 0x206 && new DataView(image.buffer, image.byteOffset, image.byteLength).getUint32(0x202, true) === 0x53726448) return 'bzimage';
   if (findMultibootHeader(image)) return 'multiboot';
   if (findPvhEntry(image) !== null) return 'pvh';
+  if (isElf(image) && image[4] === 2) throw new Error('kernel is a 64-bit ELF file (an x86-64 kernel?); ts86 is a 32-bit (i686) machine');
   throw new Error(isElf(image)
     ? 'kernel is an ELF file without a Multiboot header or a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); ts86 boots Linux bzImages, PVH ELF kernels (vmlinux) and Multiboot kernels'
     : 'kernel is neither a Linux bzImage nor a Multiboot kernel');

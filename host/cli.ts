@@ -32,6 +32,8 @@ const HELP = `usage: ts86 [options]
   --hostfwd tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT  forward a host port (default address
                        127.0.0.1) to a guest port (default 10.0.2.15); repeatable
   --pcap FILE          capture every frame the guest sends and receives (pcap, for tcpdump/tshark)
+  --mac XX:XX:XX:XX:XX:XX  the card's MAC address (default 52:54:00:12:34:56, as QEMU's first NIC);
+                       give each guest on one switch its own
   -h, --help           this text
 Console: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.`;
 
@@ -52,6 +54,7 @@ export interface CliOptions {
   deviceModel?: 'worker' | 'inline';
   virtioNotify: 'mmio' | 'hypercall';
   debugVirtio: boolean;
+  mac?: Uint8Array;
 }
 
 export class UsageError extends Error {}
@@ -112,6 +115,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       case '--net': o.net.net = netOption(() => parseNet(value())); break;
       case '--hostfwd': o.net.hostfwd.push(netOption(() => parseHostfwd(value()))); break;
       case '--pcap': o.net.pcap = value(); break;
+      case '--mac': o.mac = parseMac(value()); break;
       default: throw new UsageError(`unknown option ${a} (see ts86 --help)`);
     }
   }
@@ -120,6 +124,15 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
   if (o.bios && o.kernel) throw new UsageError('--bios and --kernel exclude each other');
   if (o.bios && o.initrd.length) throw new UsageError('--initrd needs --kernel, not --bios');
   return o;
+}
+
+/** A unicast MAC address as six colon-separated hex octets. */
+export function parseMac(v: string): Uint8Array {
+  const parts = v.split(':');
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) throw new UsageError(`--mac ${v}: give six hex octets, e.g. 52:54:00:12:34:57`);
+  const mac = Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+  if (mac[0]! & 1) throw new UsageError(`--mac ${v}: a multicast address cannot be a card's own`);
+  return mac;
 }
 
 /** Runs a host/net option parser, reporting its error as a usage error. */
@@ -142,7 +155,7 @@ export async function machineFromOptions(o: CliOptions, hooks: Pick<MachineOptio
   // The data path in a worker reaches guest RAM through a SharedArrayBuffer.
   const worker = o.defaultDevices && o.clock === 'realtime' && (o.deviceModel ?? 'worker') === 'worker';
   mo.sharedRam = worker;
-  mo.virtioNet = { placement: worker ? 'remote' : 'inline', notify: o.virtioNotify };
+  mo.virtioNet = { placement: worker ? 'remote' : 'inline', notify: o.virtioNotify, mac: o.mac };
   let append = o.append;
   if (o.bios) {
     mo.bios = readInput(o.bios, 'BIOS image');

@@ -24,8 +24,9 @@ export function ensurePackages(packages, why) {
   const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
   console.error(`ts86: installing ${missing.join(' ')} (${why})...`);
   const run = (args) => execFileSync(sudo.length ? 'sudo' : args[0], sudo.length ? args : args.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  // A partly failed update (one mirror's index out of sync) may still leave what we need installable.
+  try { run(['apt-get', 'update', '-q']); } catch { console.error("ts86: 'apt-get update' failed; trying the install anyway"); }
   try {
-    run(['apt-get', 'update', '-q']);
     run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...missing]);
   } catch {
     console.error(`ts86: could not install ${missing.join(' ')}; install them with apt-get and retry`);

@@ -3,6 +3,7 @@
 // phase, and the kernel functions (and initcalls) the instructions are spent in.
 //
 //   node scripts/profile-boot.mjs [--kernel FILE --initrd FILE] [--map System.map] [--every N] [--top N]
+//                                 [--under FUNC]   (also: top functions of samples with FUNC in their chain)
 //   (npm run profile; with no --kernel it profiles the default guest and its System.map)
 //
 // Two runs of the same boot under the virtual clock, so both see the same guest execution:
@@ -37,6 +38,7 @@ function parseArgs(argv) {
     else if (a === '--initrd') o.initrd = v();
     else if (a === '--map') o.map = v();
     else if (a === '--append') o.append = v();
+    else if (a === '--under') o.under = v();
     else if (a === '--every' || a === '--top') {
       const n = Number(v());
       if (!Number.isInteger(n) || n < 1) usage(`${a} takes a positive whole number`);
@@ -93,7 +95,7 @@ function newMachine(Machine, inputs, onReady) {
 }
 
 /** Pass 1: samples. Returns per-phase and per-function counts and the guest times of phase changes. */
-function sampledRun(Machine, inputs, syms, every) {
+function sampledRun(Machine, inputs, syms, every, under) {
   let ready = false;
   const m = newMachine(Machine, inputs, () => { ready = true; });
   const cpu = m.cpu, ram = m.mem.ram, ramSize = m.mem.ramSize;
@@ -115,6 +117,7 @@ function sampledRun(Machine, inputs, syms, every) {
   };
   const phases = PHASES.map(() => ({ samples: 0, self: new Map() }));
   const initcalls = new Map();
+  const underSelf = new Map();
   const changes = []; // guest ns at which phase i+1 begins
   let phase = 0;
   const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
@@ -143,11 +146,12 @@ function sampledRun(Machine, inputs, syms, every) {
     while (phase < p) { changes.push(m.clock.now()); phase++; }
     phases[phase].samples++;
     bump(phases[phase].self, where);
+    if (under && inChain(under)) bump(underSelf, where);
     const k = calls.indexOf('do_one_initcall');
     if (k >= 0 || where === 'do_one_initcall') bump(initcalls, k > 0 ? calls[k - 1] : k === 0 ? where : '(do_one_initcall itself)');
     else if (inChain('do_populate_rootfs')) bump(initcalls, 'do_populate_rootfs (async initramfs unpack)');
   }
-  return { phases, initcalls, changes, total: m.cpu.instructions, guestNs: m.clock.now() };
+  return { phases, initcalls, underSelf, changes, total: m.cpu.instructions, guestNs: m.clock.now() };
 }
 
 /** Pass 2: the same boot in ordinary slices, cut at the phase changes; wall ms per phase. */
@@ -184,7 +188,7 @@ const syms = loadSymbols(mapPath);
 const Machine = await loadMachine();
 
 process.stderr.write(`profile-boot: sampling every ${o.every} instructions...\n`);
-const s = sampledRun(Machine, inputs, syms, o.every);
+const s = sampledRun(Machine, inputs, syms, o.every, o.under);
 process.stderr.write('profile-boot: timing the phases...\n');
 const t = timedRun(Machine, inputs, s.changes);
 
@@ -206,4 +210,9 @@ if (s.initcalls.size) {
   const all = [...s.initcalls.values()].reduce((a, b) => a + b, 0);
   console.log(`\ninitcalls (inclusive, ${M(all * o.every)} in all)`);
   for (const [name, n] of [...s.initcalls].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${name}`);
+}
+if (o.under) {
+  const all = [...s.underSelf.values()].reduce((a, b) => a + b, 0);
+  console.log(`\nunder ${o.under} (${M(all * o.every)} in all): top functions (self)`);
+  for (const [name, n] of [...s.underSelf].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${name}`);
 }

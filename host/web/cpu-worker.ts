@@ -101,7 +101,9 @@ async function boot(req: BootRequest): Promise<void> {
   try { kernelKind = detectKernel(req.kernel); } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
   const sharedRam = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
   if (!sharedRam) {
-    try { packets = await createPageNetwork(req.net, (line) => console.warn(line)); } catch (e) { post({ kind: 'error', message: (e as Error).message }); return; }
+    const { network, problem } = await createPageNetwork(req.net, (line) => console.warn(line));
+    packets = network;
+    if (problem) post({ kind: 'no-network', message: problem });
   }
   try {
     machine = new Machine({

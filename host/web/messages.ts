@@ -50,10 +50,14 @@ export type FromWorker =
   /** The machine stopped for good: a guest triple fault, a guest reset, an exit device write. */
   | { kind: 'stopped'; reason: string }
   /** The images could not be booted (not a kernel, too large, ...). */
-  | { kind: 'error'; message: string };
+  | { kind: 'error'; message: string }
+  | NoNetwork;
+
+/** The switch could not be reached: the card runs unplugged. */
+export interface NoNetwork { kind: 'no-network'; message: string }
 
 /** Page -> device-model worker (once). */
 export interface ToNetWorker { remote: RemoteDataPath; net: string }
 
 /** Device-model worker -> page. */
-export type FromNetWorker = ({ kind: 'packets' } & PacketCounts) | { kind: 'error'; message: string };
+export type FromNetWorker = ({ kind: 'packets' } & PacketCounts) | NoNetwork;

@@ -18,8 +18,8 @@ const log = (line: string) => console.warn(line);
 
 self.onmessage = async (e) => {
   self.onmessage = null;
-  let net;
-  try { net = await createPageNetwork(e.data.net, log); } catch (err) { self.postMessage({ kind: 'error', message: (err as Error).message }); return; }
+  const { network: net, problem } = await createPageNetwork(e.data.net, log);
+  if (problem) self.postMessage({ kind: 'no-network', message: problem });
   const { dataPath, waitSet } = remoteDataPath(e.data.remote, net, log);
   setInterval(() => {
     self.postMessage({ kind: 'packets', packetsIn: net.framesIn, packetsOut: net.framesOut });

@@ -174,6 +174,7 @@ function onWorkerMessage(m: FromWorker): void {
       stageEl.textContent = 'Stopped';
       showMessage(/triple fault/.test(m.reason) ? 'error' : 'warning', `${m.reason[0]!.toUpperCase()}${m.reason.slice(1)}. Reset boots it again.`);
       break;
+    case 'no-network': noNetwork(m.message); break;
     case 'error':
       pauseBtn.disabled = true;
       stageEl.textContent = 'Not booted';
@@ -212,13 +213,17 @@ function startNetWorker(m: ToNetWorker): void {
   netReportAt = performance.now();
   netWorker.onmessage = (e: MessageEvent<FromNetWorker>) => {
     const r = e.data;
-    if (r.kind === 'error') { showMessage('error', `The network card has no network: ${r.message}`); return; }
+    if (r.kind === 'no-network') { noNetwork(r.message); return; }
     const now = performance.now();
     showPackets(r, now - netReportAt);
     netReportAt = now;
   };
   netWorker.onerror = (e) => { showMessage('error', `The device-model worker failed: ${e.message || 'it could not be loaded'}`); e.preventDefault(); };
   netWorker.postMessage(m);
+}
+
+function noNetwork(reason: string): void {
+  showMessage('error', `The network card is unplugged: ${reason}. The guest runs without a network.`);
 }
 
 function noteIsolation(): void {

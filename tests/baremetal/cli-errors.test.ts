@@ -25,6 +25,8 @@ const CASES: [name: string, args: string[], message: RegExp][] = [
   ['--bios with --kernel', ['--bios', ROM, '--kernel', KERNEL], /--bios and --kernel exclude each other/],
   ['an unknown option', ['--frobnicate'], /unknown option --frobnicate/],
   ['an option without its value', ['--kernel'], /--kernel needs a value/],
+  ['a MAC address that is not six octets', ['--kernel', KERNEL, '--mac', '52:54:00:12:34'], /--mac 52:54:00:12:34: give six hex octets/],
+  ['a multicast MAC address', ['--kernel', KERNEL, '--mac', '01:00:5e:00:00:01'], /--mac 01:00:5e:00:00:01: a multicast address/],
 ];
 
 for (const [name, args, message] of CASES) {

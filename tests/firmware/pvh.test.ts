@@ -135,7 +135,9 @@ test('detection and refusals', () => {
   err(() => detectKernel(noNote), /ELF file without a Multiboot header or a PVH entry note/);
   assert.is(findPvhEntry(noNote), null);
   // A 64-bit or non-i386 ELF is not a kernel this machine can run, note or not.
-  assert.is(findPvhEntry(elf32({ elfClass: 2, segments: [{ paddr: MiB, data: pattern(64, 1) }], notes: [pvhNote(MiB)] })), null);
+  const elf64 = elf32({ elfClass: 2, segments: [{ paddr: MiB, data: pattern(64, 1) }], notes: [pvhNote(MiB)] });
+  assert.is(findPvhEntry(elf64), null);
+  err(() => detectKernel(elf64), /64-bit ELF file .* 32-bit \(i686\) machine/);
   assert.is(findPvhEntry(elf32({ machine: 62, segments: [{ paddr: MiB, data: pattern(64, 1) }], notes: [pvhNote(MiB)] })), null);
   // A note whose descriptor runs past its segment.
   const cut = elf32({ segments: [{ paddr: MiB, data: pattern(64, 1) }], notes: [pvhNote(MiB)] });

@@ -168,6 +168,12 @@ test('ts86 with a bad option: one line on stderr, non-zero status', async () => 
   assert.ok(r.stderr.includes('--no-such-option'), `the message does not name the option: ${r.stderr}`);
 });
 
+test('--mac sets the address the guest reads from the card', async () => {
+  const r = await runCli(['--clock', 'virtual', ...GUEST_LIMIT, '--mac', '52:54:00:ab:cd:ef', '--run', 'cat /sys/class/net/eth0/address']);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), '52:54:00:ab:cd:ef');
+});
+
 test('ts86 with a missing kernel file: one clear line, non-zero status', async () => {
   const path = '/nonexistent/ts86-test/bzImage';
   const r = await runCli(['--kernel', path], 60);

@@ -14,7 +14,9 @@ import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { ensurePackages } from '../../scripts/deps.mjs';
 import { CLI, ROOT, defaultGuest, runCli } from './guest.js';
 import { tcpdumpFile } from '../net/frames.js';
 import { freePort } from '../net/ports.js';
@@ -144,6 +146,54 @@ test('two guests on one ts86 switch ping each other with 0% loss', async () => {
   assert.match(r2.output, /bytes from 10\.0\.2\.15/);
   a.close(); b.close();
   await sw.close();
+});
+
+test('a v86 guest whose relay URL is the switch and a ts86 guest ping each other', async () => {
+  ensurePackages(['seabios'], 'the v86 interoperability test');
+  const { V86 } = await import('v86');
+  const g = await defaultGuest();
+  const sw = await EthernetSwitch.start({ port: 0, log: () => {} });
+  const url = `ws://127.0.0.1:${sw.port}/`;
+  // v86's relay client uses the browser's WebSocket; Node 20 has none, ws stands in.
+  const saved = (globalThis as { WebSocket?: unknown }).WebSocket;
+  (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
+  const file = (p: string) => { const b = readFileSync(p); return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) }; };
+  const v86 = new V86({
+    wasm_path: join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm'),
+    bios: file('/usr/share/seabios/bios.bin'), vga_bios: file('/usr/share/seabios/vgabios-stdvga.bin'),
+    bzimage: file(g.bzImage), initrd: file(g.initrd), cmdline: 'console=ttyS0', // v86 has no PVH loader
+    memory_size: 128 << 20, autostart: true, log_level: 0,
+    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+    net_device: { type: 'virtio', relay_url: url },
+  } as ConstructorParameters<typeof V86>[0]);
+  const group = { size: 2, done: 0 };
+  let v86Out = '';
+  const v86Done = new Promise<void>((resolve) => {
+    let sent = false;
+    v86.add_listener('serial0-output-byte', (b: number) => {
+      if (b === 13) return;
+      v86Out += String.fromCharCode(b);
+      if (!sent && v86Out.includes('ts86-guest: ready\n')) {
+        sent = true;
+        v86.serial0_send(`ip addr flush dev eth0 && ip addr add 10.0.2.16/24 dev eth0 && until ping -c 1 -W 1 10.0.2.15 >/dev/null; do :; done; ping -c 10 10.0.2.15; echo V86_$((1+1))_DONE\n`);
+      }
+      if (v86Out.endsWith('V86_2_DONE\n')) { group.done++; resolve(); }
+    });
+  });
+  try {
+    const ts86 = await WsBackend.connect(url.replace(/\/$/, ''), WebSocket as unknown as WebSocketCtor);
+    const r = await runGuest('until ping -c 1 -W 1 10.0.2.16 >/dev/null; do :; done; ping -c 10 10.0.2.16', ts86, { wallSeconds: 240, group })
+      .catch((e: Error) => { throw new Error(`${e.message}\nv86 console:\n${v86Out.slice(-1500)}\nswitch: ${JSON.stringify(sw.portList)}`); });
+    await v86Done;
+    ts86.close();
+    assert.is(r.status, 0, r.output);
+    assert.match(r.output, /10 packets transmitted, 10 packets received, 0% packet loss/, r.output);
+    assert.match(v86Out, /10 packets transmitted, 10 packets received, 0% packet loss/, v86Out.slice(-2000));
+  } finally {
+    await v86.destroy();
+    (globalThis as { WebSocket?: unknown }).WebSocket = saved;
+    await sw.close();
+  }
 });
 
 test('the CLI, data path in its worker: wget from the host with --pcap (read back by tcpdump); an unreachable switch is one line, status 2', async () => {

@@ -126,4 +126,26 @@ test('a switch that is not there: one readable error', async () => {
   await busy.close();
 });
 
+test('a client whose switch restarts says so in one line, reconnects, and frames flow again', async () => {
+  let sw = await EthernetSwitch.start({ port: 0, log: quiet });
+  const port = sw.port;
+  const lines: string[] = [];
+  const a = await WsBackend.connect(`ws://127.0.0.1:${port}`, WS, (l) => lines.push(l));
+  const b = await join(sw);
+  await sw.close();
+  await until(() => lines.length === 1, 'the loss is reported');
+  assert.match(lines[0]!, new RegExp(`^ts86: lost the switch at ws://127\\.0\\.0\\.1:${port} \\(\\d+\\); reconnecting$`));
+  a.send(frame([255, 255, 255, 255, 255, 255], MAC_A, 1)); // dropped while down, counted
+  assert.is(a.stats.dropBackedUp, 1);
+  sw = await EthernetSwitch.start({ port, log: quiet });
+  await until(() => lines.length === 2, 'reconnected', 5000);
+  assert.is(lines[1], `ts86: reconnected to the switch at ws://127.0.0.1:${port}`);
+  const c = await join(sw);
+  a.send(frame([255, 255, 255, 255, 255, 255], MAC_A, 2));
+  await until(() => c.got.length === 1, 'frames flow again');
+  assert.is(c.got[0]![14], 2);
+  a.close(); b.b.close(); c.b.close();
+  await sw.close();
+});
+
 test.run();

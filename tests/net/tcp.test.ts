@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { UserNetwork } from '../../host/net/user-network.js';
 import { nodeProvider } from '../../host/net/node-provider.js';
 import type { NetProvider, TcpEvents } from '../../host/net/provider.js';
@@ -242,6 +243,24 @@ test('half-open: a guest that stops answering is retried with backoff, then rese
   assert.is(destroyed, 1);
   assert.ok(net.stats.tcpResets >= 1);
   net.close();
+});
+
+test('NAT: an address other than 10.0.2.2 is reached as itself (a server on this host\'s own non-loopback address), replies come from it', async () => {
+  const own = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!own) { console.log('    (no non-loopback IPv4 address on this host: NAT test not run)'); return; }
+  let got = '';
+  const srv = createServer((s) => { s.on('error', () => {}); s.on('data', (d) => { got += d; s.end('ok'); }); });
+  const port = await new Promise<number>((r) => srv.listen(0, own, () => r((srv.address() as { port: number }).port)));
+  const net = new UserNetwork({ provider: nodeProvider });
+  const g = new Guest(net);
+  g.send(own, 41000, port, 100, 0, TCP.SYN);
+  const sa = await g.next((x) => x.flags === (TCP.SYN | TCP.ACK), 'SYN-ACK');
+  assert.match(tcpdump([sa.frame])[0]!, new RegExp(`${own.replace(/\./g, '\\.')}\\.${port} > 10\\.0\\.2\\.15\\.41000: Flags \\[S\\.\\], cksum 0x[0-9a-f]+ \\(correct\\)`));
+  g.send(own, 41000, port, 101, u32(sa.seq + 1), TCP.ACK | TCP.PSH, [...Buffer.from('hi')]);
+  const d = await g.next((x) => x.data.length > 0, 'answer');
+  assert.is(Buffer.from(d.data).toString(), 'ok');
+  assert.is(got, 'hi');
+  net.close(); srv.close();
 });
 
 test.run();

@@ -178,8 +178,17 @@ test('reset boots the guest again from the start', async () => {
   await waitForScreen(page, /^reset-42$/m);
 });
 
-test('failures: image not found, not a kernel, a guest triple fault', async () => {
+test('failures: a bad or unreachable network, image not found, not a kernel, a guest triple fault', async () => {
   const p = await newPage();
+  await p.goto(`${url}?net=ftp://example`);
+  await p.waitForSelector('#message:not([hidden])');
+  assert.is(await p.textContent('#message'), 'net=ftp://example: use "user" or a ts86 switch URL (ws://HOST:PORT)');
+  // Nothing listens on port 9 here: the card runs unplugged and the guest boots all the same.
+  await p.goto(`${url}?net=ws://127.0.0.1:9`);
+  await p.waitForFunction(() => /unplugged/.test(document.querySelector('#message')?.textContent ?? ''), null, { timeout: COMMAND_MS });
+  assert.match(await p.textContent('#message') ?? '', /^The network card is unplugged: cannot reach the switch at ws:\/\/127\.0\.0\.1:9: .+\. The guest runs without a network\.$/);
+  await waitForShell(p);
+
   await p.goto(`${url}?kernel=guest/no-such-kernel`);
   await p.waitForSelector('#message:not([hidden])');
   assert.match(await p.textContent('#message') ?? '', /kernel guest\/no-such-kernel: image not found on the server \(HTTP 404\)/);
