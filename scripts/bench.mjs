@@ -155,15 +155,8 @@ function readyWatcher(onReady) {
 
 /** v86 with Debian's SeaBIOS boots the guest; serial output goes to stdout, line by line. */
 async function bootV86(kernelPath, initrdPath, jit) {
-  const { V86 } = await import('v86');
-  const file = (p) => { const b = readFileSync(p); return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) }; };
-  const emulator = new V86({
-    wasm_path: join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm'),
-    bios: file('/usr/share/seabios/bios.bin'), vga_bios: file('/usr/share/seabios/vgabios-stdvga.bin'),
-    bzimage: file(kernelPath), initrd: file(initrdPath), cmdline: 'console=ttyS0',
-    memory_size: 128 << 20, autostart: true, disable_jit: !jit, log_level: 0,
-    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
-  });
+  const { startV86 } = await import('./bench-guest.mjs');
+  const emulator = await startV86(kernelPath, initrdPath, { disable_jit: !jit });
   let pending = '';
   const watch = readyWatcher(() => {
     process.stdout.write(pending);

@@ -333,25 +333,32 @@ setup_queue:
     mov word [edi + QENABLE], 1
     ret
 
-; wait_used: ESI = a used ring's idx; EAX = idx once non-zero (the data path may run elsewhere),
-; or 0 after a bounded wait
+; wait_used: ESI = a used ring's idx; EAX = idx once non-zero (the data path may run in another
+; thread), or 0 after about 20 s by the TSC (1 GHz on ts86)
 wait_used:
     push ecx
-    mov ecx, 10000000
+    push edx
+    rdtsc
+    mov ecx, edx
 .poll:
     movzx eax, word [esi]
     test eax, eax
     jnz .done
     pause
-    loop .poll
+    rdtsc
+    sub edx, ecx
+    cmp edx, 5                      ; 5 << 32 cycles
+    jb .poll
+    xor eax, eax
 .done:
+    pop edx
     pop ecx
     ret
 
 ; ---- PCI configuration mechanism #1, bus 0, device [pci_dev], function 0; ECX = register
-; cfg_read8/16/32: EAX = the value (any alignment: assembled from byte reads)
-cfg_read8:
-    push edx
+; cfg_select: writes the register's dword address to 0xCF8; DX = its byte's data port (0xCFC + offset & 3).
+; Clobbers EAX.
+cfg_select:
     mov eax, [pci_dev]
     shl eax, 11
     or eax, 0x80000000
@@ -363,6 +370,12 @@ cfg_read8:
     mov edx, ecx
     and edx, 3
     add dx, 0xcfc
+    ret
+
+; cfg_read8/16/32: EAX = the value (any alignment: assembled from byte reads)
+cfg_read8:
+    push edx
+    call cfg_select
     in al, dx
     movzx eax, al
     pop edx
@@ -398,24 +411,12 @@ cfg_read32:
 
 ; cfg_write16: ECX = register (even), AX = value
 cfg_write16:
-    push eax
     push edx
     push eax
-    mov eax, [pci_dev]
-    shl eax, 11
-    or eax, 0x80000000
-    mov edx, ecx
-    and edx, 0xfc
-    or eax, edx
-    mov dx, 0xcf8
-    out dx, eax
-    mov edx, ecx
-    and edx, 2
-    add dx, 0xcfc
+    call cfg_select
     pop eax
     out dx, ax
     pop edx
-    pop eax
     ret
 
 section .rodata
