@@ -252,11 +252,11 @@ function timeToReady(cmd, args, { result = false, timeoutMs = 300_000 } = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '', ms = null, extra = {};
+    let out = '', err = '', ms = null, extra = {}, rss = null;
     const timer = setTimeout(() => { err += `\nno ready line within ${timeoutMs / 1000} s`; child.kill('SIGKILL'); }, timeoutMs);
     child.stdout.setEncoding('latin1').on('data', (d) => {
       out += d;
-      if (ms === null && out.includes(READY_LINE)) { ms = performance.now() - t0; if (!result) child.kill('SIGKILL'); }
+      if (ms === null && out.includes(READY_LINE)) { ms = performance.now() - t0; rss = residentMiB(child.pid); if (!result) child.kill('SIGKILL'); }
       const m = ms !== null && result ? new RegExp(`${RESULT_TAG}(.*)\n`).exec(out) : null;
       if (m) { extra = JSON.parse(m[1]); child.kill('SIGKILL'); }
     });
@@ -265,9 +265,14 @@ function timeToReady(cmd, args, { result = false, timeoutMs = 300_000 } = {}) {
     child.on('close', () => {
       clearTimeout(timer);
       const tail = (err.trim() || out.trim()).split('\n').slice(-3).join(' | ');
-      resolve(ms === null ? { error: tail || 'exited before the ready line' } : { ms, ...extra });
+      resolve(ms === null ? { error: tail || 'exited before the ready line' } : { ms, rss, ...extra });
     });
   });
+}
+
+/** Resident memory of a process (all its threads: ts86's device-model worker counts), from /proc. */
+function residentMiB(pid) {
+  try { return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; } catch { return null; }
 }
 
 /** How each engine is started to boot the guest; null with a reason when it is not installed. */
@@ -302,7 +307,8 @@ async function bootSection() {
     }
     if (cells[e]) continue;
     const ms = results.map((r) => r.ms);
-    cells[e] = { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms), counted: results[0].instructions };
+    const rss = results.map((r) => r.rss).filter((x) => x !== null);
+    cells[e] = { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms), counted: results[0].instructions, rss: rss.length ? median(rss) : undefined };
   }
   if (engines.includes('ts86') && !cells.ts86.error) {
     cells.ts86.counts = {};
@@ -330,6 +336,8 @@ async function bootSection() {
     const parts = engines.filter((e) => e !== 'ts86' && cells[e]?.ms !== undefined).map((e) => `${e} ${(cells[e].ms / t.ms).toFixed(2)}x`);
     console.log(`  ratios (other / ts86 time; above 1 means ts86 is faster): ${parts.join(', ') || '-'}`);
   }
+  const rss = engines.filter((e) => cells[e]?.rss !== undefined).map((e) => `${e} ${cells[e].rss.toFixed(0)} MiB`);
+  if (rss.length) console.log(`  resident memory at the ready line (128 MiB guest, median): ${rss.join(', ')}`);
   const counts = Object.entries(cells.ts86?.counts ?? {})
     .map(([clock, c]) => `ts86 ${fmtInt(c.instructions)} (${clock} clock, ${c.guestMs.toFixed(0)} ms guest time, ${(c.ms / 1000).toFixed(2)} s in-process)`)
     .concat(engines.filter((e) => e !== 'ts86' && cells[e]?.counted !== undefined).map((e) => `${e} ${fmtInt(cells[e].counted)} (SeaBIOS included)`));
