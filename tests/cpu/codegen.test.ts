@@ -13,6 +13,7 @@ import { Clock } from '../../bus/clock.js';
 import { IoBus } from '../../bus/io.js';
 import { PhysicalMemory } from '../../bus/memory.js';
 import { CPU, Reg, codegenStats } from '../../cpu/index.js';
+import { writeFlatTables } from './diff/ts86.js';
 
 const SEED = Number(process.env.SEED ?? 1) >>> 0;
 const PROGRAMS = Number(process.env.CODEGEN_PROGRAMS ?? 25);
@@ -176,14 +177,7 @@ function machine(p: Program, compileThreshold: number): CPU {
   const mem = new PhysicalMemory(RAM);
   const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold });
   const d = new DataView(mem.ram.buffer);
-  d.setUint32(GDT + 8, 0x0000ffff, true); d.setUint32(GDT + 12, 0x00cf9a00, true);
-  d.setUint32(GDT + 16, 0x0000ffff, true); d.setUint32(GDT + 20, 0x00cf9200, true);
-  for (let v = 0; v < 32; v++) {
-    const h = HANDLERS + v;
-    d.setUint32(IDT + 8 * v, (0x08 << 16) | (h & 0xffff), true);
-    d.setUint32(IDT + 8 * v + 4, (h & 0xffff0000) | 0x8e00, true);
-    mem.ram[h] = 0xf4;
-  }
+  writeFlatTables(mem.ram, GDT, IDT, HANDLERS);
   d.setUint32(PD, PT | 3, true);
   for (let i = 0; i < 1024; i++) {
     const a = i << 12;

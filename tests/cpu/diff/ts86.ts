@@ -12,6 +12,22 @@ import { CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, VEC_LANDED, VEC_TIMEOUT, in
 const RAM = 0x200000;
 /** ts86-only tables, far below the shared pages. */
 const GDT = 0x80000, IDT = 0x80100, HANDLERS = 0x80400, PROLOGUE = 0x80500, DESC = 0x80080;
+
+/**
+ * Flat ring-0 tables in guest RAM: a GDT (null, code 0x08, data 0x10, both 4 GiB) and an IDT whose
+ * 32 exception vectors are interrupt gates to `handlers + vector`, each a HLT.
+ */
+export function writeFlatTables(ram: Uint8Array, gdt: number, idt: number, handlers: number): void {
+  const d = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+  d.setUint32(gdt + 8, 0x0000ffff, true); d.setUint32(gdt + 12, 0x00cf9a00, true);
+  d.setUint32(gdt + 16, 0x0000ffff, true); d.setUint32(gdt + 20, 0x00cf9200, true);
+  for (let v = 0; v < 32; v++) {
+    const h = handlers + v;
+    d.setUint32(idt + 8 * v, (0x08 << 16) | (h & 0xffff), true);
+    d.setUint32(idt + 8 * v + 4, (h & 0xffff0000) | 0x8e00, true);
+    ram[h] = 0xf4;
+  }
+}
 /** Vectors that push an error code. */
 const ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
 /** The CPU shut down (triple fault) or stopped somewhere unexpected. */
@@ -33,16 +49,7 @@ export class Ts86 {
     this.cpu = new CPU({ mem: this.mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold });
     const m = this.mem;
     const d = new DataView(m.ram.buffer);
-    // GDT: null, flat ring-0 code (0x08), flat data (0x10).
-    d.setUint32(GDT + 8, 0x0000ffff, true); d.setUint32(GDT + 12, 0x00cf9a00, true);
-    d.setUint32(GDT + 16, 0x0000ffff, true); d.setUint32(GDT + 20, 0x00cf9200, true);
-    // Interrupt gates 0..31 -> HANDLERS + vector, each a HLT.
-    for (let v = 0; v < 32; v++) {
-      const h = HANDLERS + v;
-      d.setUint32(IDT + 8 * v, (0x08 << 16) | (h & 0xffff), true);
-      d.setUint32(IDT + 8 * v + 4, (h & 0xffff0000) | 0x8e00, true);
-      m.ram[h] = 0xf4;
-    }
+    writeFlatTables(m.ram, GDT, IDT, HANDLERS);
     d.setUint16(DESC, 23, true); d.setUint32(DESC + 2, GDT, true);
     d.setUint16(DESC + 8, 32 * 8 - 1, true); d.setUint32(DESC + 10, IDT, true);
     // lgdt [DESC]; lidt [DESC+8]; hlt
