@@ -255,7 +255,8 @@ test('a guest in the page and a guest in Node on the same ts86 switch ping each 
   const p = await newPage();
   try {
     // The Node guest keeps the default 10.0.2.15; the page's guest takes 10.0.2.16 (its MAC differs).
-    const node = runCli(['--net', sw.url, '--run', pingWhenUp('10.0.2.16')], 300);
+    // The Node guest stays on the switch a while after its own pings, so it still answers the page's.
+    const node = runCli(['--net', sw.url, '--run', `${pingWhenUp('10.0.2.16')}; sleep 15`], 300);
     await p.goto(`${url}?net=${encodeURIComponent(sw.url)}`);
     await waitForShell(p);
     await waitForPrompt(p);
