@@ -32,22 +32,28 @@ export const GUEST_ENGINES = {
   'v86-jit': { kind: 'v86' },
 };
 
+/** Why a peer emulator cannot run here ('qemu' or 'v86'), or null when it can. */
+export function peerUnavailable(kind) {
+  if (kind === 'qemu') return spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status === 0 ? null : 'qemu-system-i386 not installed';
+  try { createRequire(import.meta.url).resolve('v86'); } catch (err) { return `npm package v86 not installed (${err.message})`; }
+  const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
+  return missing.length ? `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` : null;
+}
+
 /** How an engine is started; `{ unavailable }` when it is not installed here. */
 function command(engine, guest) {
   const e = GUEST_ENGINES[engine];
   if (!e) return { unavailable: `unknown engine ${engine}` };
   if (e.kind === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs'), ...e.args] };
+  const unavailable = peerUnavailable(e.kind);
+  if (unavailable) return { unavailable };
   if (e.kind === 'qemu') {
-    if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
     return {
       cmd: 'qemu-system-i386',
       args: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0', '-display', 'none', '-serial', 'stdio',
         '-monitor', 'none', '-m', '128', '-no-reboot', '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0'],
     };
   }
-  try { createRequire(import.meta.url).resolve('v86'); } catch (err) { return { unavailable: `npm package v86 not installed (${err.message})` }; }
-  const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
-  if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
   // v86 has no PVH loader: it boots the same kernel as a bzImage through SeaBIOS.
   return { cmd: process.execPath, args: [SELF, '--v86-console', guest.bzImage, guest.initrd] };
 }

@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
+import { GUEST_ENGINES, peerUnavailable, pingSection, startV86, workloadSection } from './bench-guest.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'bench');
@@ -129,7 +130,8 @@ function qemuOnce(path) {
 }
 
 function runQemu(path, runs, nullPath) {
-  if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
+  const unavailable = peerUnavailable('qemu');
+  if (unavailable) return { unavailable };
   // Wall time includes QEMU's start-up and firmware; subtract the median for an empty kernel.
   const base = median(Array.from({ length: runs }, () => qemuOnce(nullPath).ms));
   const results = Array.from({ length: runs }, () => {
@@ -155,7 +157,6 @@ function readyWatcher(onReady) {
 
 /** v86 with Debian's SeaBIOS boots the guest; serial output goes to stdout, line by line. */
 async function bootV86(kernelPath, initrdPath, jit) {
-  const { startV86 } = await import('./bench-guest.mjs');
   const emulator = await startV86(kernelPath, initrdPath, { disable_jit: !jit });
   let pending = '';
   const watch = readyWatcher(() => {
@@ -279,13 +280,11 @@ function residentMiB(pid) {
 function bootCommand(engine, guest) {
   const self = fileURLToPath(import.meta.url);
   if (engine === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs')] };
+  const unavailable = peerUnavailable(engine === 'qemu' ? 'qemu' : 'v86');
+  if (unavailable) return { unavailable };
   if (engine === 'qemu') {
-    if (spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status !== 0) return { unavailable: 'qemu-system-i386 not installed' };
     return { cmd: 'qemu-system-i386', args: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0', '-nographic', '-m', '128', '-no-reboot'] };
   }
-  try { createRequire(import.meta.url).resolve('v86'); } catch (e) { return { unavailable: `npm package v86 not installed (${e.message})` }; }
-  const missing = ['bios.bin', 'vgabios-stdvga.bin'].map((f) => `/usr/share/seabios/${f}`).filter((f) => !existsSync(f));
-  if (missing.length) return { unavailable: `SeaBIOS missing (${missing.join(', ')}; Debian package seabios)` };
   // v86 has no PVH loader: it boots the same kernel as a bzImage through SeaBIOS.
   return { cmd: process.execPath, args: [self, '--boot-worker', engine, guest.bzImage, guest.initrd], result: true };
 }
@@ -461,11 +460,9 @@ if (benches.length) {
 if (wanted.includes('boot')) bootFailed = await bootSection();
 let guestFailed = false;
 if (wanted.includes('guest')) {
-  const { workloadSection } = await import('./bench-guest.mjs');
   guestFailed = await workloadSection({ engines: arg('guest-engines', 'ts86,v86-jit,qemu').split(','), runs: Number(arg('guest-runs', '3')) });
 }
 if (wanted.includes('ping')) {
-  const { pingSection, GUEST_ENGINES } = await import('./bench-guest.mjs');
   const pingEngines = arg('ping-engines', Object.keys(GUEST_ENGINES).filter((e) => e !== 'ts86').join(',')).split(',');
   guestFailed = (await pingSection({ engines: pingEngines, runs: Number(arg('ping-runs', '3')), count: Number(arg('ping-count', '2000')) })) || guestFailed;
 }
