@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
+import { READY_LINE, readyWatcher } from './ready-line.mjs';
 import { GUEST_ENGINES, peerUnavailable, pingSection, startV86, workloadSection } from './bench-guest.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,7 +35,6 @@ const BENCHES = [
 ];
 const ENGINES = ['ts86', 'v86-jit', 'v86-interp', 'qemu'];
 const BOOT = { name: 'boot', title: 'default guest to its ready line' };
-const READY_LINE = 'ts86-guest: ready';
 /** A boot worker prints this, then a JSON object, once the guest is ready. */
 const RESULT_TAG = '@@ts86-bench ';
 const EXIT_OK = 0x10;
@@ -145,15 +145,6 @@ function runQemu(path, runs, nullPath) {
 // ---------------------------------------------------------------- boot workers
 
 /** Watches serial bytes for the ready line. */
-function readyWatcher(onReady) {
-  let line = '', seen = false;
-  return (b) => {
-    if (seen) return;
-    if (b !== 10) { line += String.fromCharCode(b); return; }
-    if (line.replace(/\r$/, '') === READY_LINE) { seen = true; onReady(); }
-    line = '';
-  };
-}
 
 /** v86 with Debian's SeaBIOS boots the guest; serial output goes to stdout, line by line. */
 async function bootV86(kernelPath, initrdPath, jit) {

@@ -18,9 +18,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { READY_LINE, readyWatcher } from './ready-line.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const READY_LINE = 'ts86-guest: ready';
 /** i386 PAGE_OFFSET = __START_KERNEL_map: the kernel's virtual = physical + this. */
 const PAGE_OFFSET = 0xc0000000;
 
@@ -82,16 +82,10 @@ async function loadMachine() {
 }
 
 function newMachine(Machine, inputs, onReady) {
-  let line = '';
-  const m = new Machine({
+  return new Machine({
     clock: 'virtual', kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.append,
-    onSerial: (b) => {
-      if (b !== 10) { line += String.fromCharCode(b); return; }
-      if (line.replace(/\r$/, '') === READY_LINE) onReady();
-      line = '';
-    },
+    onSerial: readyWatcher(onReady),
   });
-  return m;
 }
 
 /** Pass 1: samples. Returns per-phase and per-function counts and the guest times of phase changes. */

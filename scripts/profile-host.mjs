@@ -14,6 +14,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
+import { readyWatcher } from './ready-line.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'profile');
@@ -52,11 +53,11 @@ if (bench) {
 } else {
   const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
   const guest = await ensureGuest({ quiet: true });
-  let line = '', ready = false;
+  let ready = false;
   const m = new Machine({
     clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
     compileThreshold: threshold,
-    onSerial: (b) => { if (b !== 10) { line += String.fromCharCode(b); return; } if (line.includes('ts86-guest: ready')) ready = true; line = ''; },
+    onSerial: readyWatcher(() => { ready = true; }),
   });
   while (!ready) {
     const r = m.runSlice(100_000);
