@@ -28,6 +28,8 @@ const cmdlineInput = byId<HTMLInputElement>('cmdline');
 
 const term = new Terminal({
   scrollback: 10_000, cursorBlink: true, fontSize: 14, screenReaderMode: true,
+  // Room below the baseline: at 1.0 the DOM renderer's rows clip underscores.
+  lineHeight: 1.2,
   fontFamily: '"DejaVu Sans Mono", "Liberation Mono", monospace',
   theme: { background: '#14161a', foreground: '#d8dde4' },
 });
