@@ -1,10 +1,11 @@
 // `npm run profile:host`: where ts86's host time goes, beside `npm run profile` (profile-boot.mjs,
 // where the guest's instructions go).
 //
-//   node scripts/profile-host.mjs [--boot | --bench int|mem|rep] [--threshold N] [--top N] [--cpuprofile FILE]
+//   node scripts/profile-host.mjs [--boot | --run 'CMD' | --bench int|mem|rep] [--threshold N] [--top N] [--cpuprofile FILE]
 //
-// --boot (default) boots the default guest to its ready line under the virtual clock; --bench NAME
-// runs a benchmark kernel from bench/. Prints the host functions with the most self time (V8's
+// --boot (default) boots the default guest to its ready line under the virtual clock; --run CMD
+// boots it unprofiled, then profiles one shell command typed into it (for example
+// --run 'seq 1 20000 | sort -r | md5sum'); --bench NAME runs a benchmark kernel from bench/. Prints the host functions with the most self time (V8's
 // sampling profiler; generated code shows as "region") and the code generator's counters: regions,
 // size, time spent generating, and the instructions it left to interpreter handlers.
 // --threshold sets the compile threshold (Infinity: interpreter only); --cpuprofile also writes
@@ -20,6 +21,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'profile');
 const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : dflt; };
 const bench = arg('bench', null);
+const command = arg('run', null);
 const top = Number(arg('top', '25'));
 const threshold = arg('threshold', null) === null ? undefined : Number(arg('threshold'));
 if (threshold !== undefined && !(threshold >= 0)) { console.error('profile-host: --threshold wants a number >= 0 or Infinity'); process.exit(2); }
@@ -42,28 +44,48 @@ await session.post('Profiler.enable');
 await session.post('Profiler.setSamplingInterval', { interval: 200 });
 
 const report = [];
-const t0 = performance.now();
-await session.post('Profiler.start');
-if (bench) {
+let t0 = performance.now();
+if (!bench) {
+  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
+  const guest = await ensureGuest({ quiet: true });
+  let ready = false, out = '';
+  const onReady = readyWatcher(() => { ready = true; });
+  const m = new Machine({
+    clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
+    compileThreshold: threshold,
+    onSerial: (b) => { onReady(b); if (command !== null) out += String.fromCharCode(b); },
+  });
+  /** Runs the machine until `done()`; a guest that stops first ends the profile. */
+  const runUntil = (done) => {
+    while (!done()) {
+      const r = m.runSlice(100_000);
+      if (r === 'shutdown' || r === 'idle') { console.error(`profile-host: the guest stopped (${m.shutdownReason ?? r})`); process.exit(1); }
+    }
+  };
+  if (command === null) {
+    await session.post('Profiler.start');
+    runUntil(() => ready);
+    report.push(`boot to the ready line: ${m.cpu.instructions.toLocaleString('en-US')} guest instructions, ${((performance.now() - t0) / 1000).toFixed(2)} s in-process (virtual clock, profiler on)`);
+  } else {
+    runUntil(() => ready);
+    // The marker is split in the typed line, so only the command's completion prints it whole.
+    const mark = '@@ts86-profile-done';
+    m.serialInput(new TextEncoder().encode(`${command}; echo @@ts86-''profile-done\n`));
+    out = '';
+    const i0 = m.cpu.instructions;
+    t0 = performance.now();
+    await session.post('Profiler.start');
+    runUntil(() => out.includes(mark));
+    const n = m.cpu.instructions - i0, ms = performance.now() - t0;
+    report.push(`${command}: ${n.toLocaleString('en-US')} guest instructions, ${(ms / 1000).toFixed(2)} s (${(n / ms / 1000).toFixed(1)} MIPS; virtual clock, profiler on)`);
+  }
+} else {
+  await session.post('Profiler.start');
   const out = join(CACHE, `${bench}.bin`);
   const r = spawnSync('nasm', ['-f', 'bin', `-I${join(ROOT, 'bench')}/`, '-o', out, join(ROOT, 'bench', `${bench}.asm`)], { encoding: 'utf8' });
   if (r.status !== 0) { console.error(`profile-host: cannot assemble bench/${bench}.asm: ${r.stderr || r.error}`); process.exit(2); }
   const res = runTs86(new Uint8Array(readFileSync(out)), undefined, threshold);
   report.push(`bench ${bench}: ${res.instructions.toLocaleString('en-US')} instructions in ${(res.ms / 1000).toFixed(2)} s (${(res.instructions / res.ms / 1000).toFixed(1)} MIPS)`);
-} else {
-  const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
-  const guest = await ensureGuest({ quiet: true });
-  let ready = false;
-  const m = new Machine({
-    clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
-    compileThreshold: threshold,
-    onSerial: readyWatcher(() => { ready = true; }),
-  });
-  while (!ready) {
-    const r = m.runSlice(100_000);
-    if (r === 'shutdown' || r === 'idle') { console.error(`profile-host: the guest stopped before its ready line (${m.shutdownReason ?? r})`); process.exit(1); }
-  }
-  report.push(`boot to the ready line: ${m.cpu.instructions.toLocaleString('en-US')} guest instructions, ${((performance.now() - t0) / 1000).toFixed(2)} s in-process (virtual clock, profiler on)`);
 }
 const { profile } = await session.post('Profiler.stop');
 if (arg('cpuprofile', null)) writeFileSync(arg('cpuprofile'), JSON.stringify(profile));
