@@ -1,7 +1,10 @@
 /**
- * Region code generator. A hot block and the decoded blocks of the same physical page that it
- * reaches (by direct branches, fall-through and the successors seen at run time) become one JS
- * function: a `switch` over block offsets inside a loop, so guest loops stay inside it. Guest
+ * Region code generator. A hot block and the decoded blocks of its page that it reaches (by direct
+ * branches, fall-through and the successors seen at run time) become one JS function: a `switch`
+ * over the blocks' EIPs inside a loop, so guest loops stay inside it. The first block a call runs
+ * checks that the TLB still maps its linear page to the physical page the code was decoded from;
+ * otherwise the region leaves before it (and a region entered at an EIP it was not compiled for
+ * runs nothing). Guest
  * registers and the lazy-flag state live in JS locals, written back at exits, before helper calls
  * and when a fault propagates; common 32-bit instructions are emitted inline with the TLB fast path
  * and RAM access, conditions are computed straight from the operands of the instruction that set
@@ -17,20 +20,19 @@
  */
 import type { CPU } from './cpu.js';
 import type { Block, Handler, Insn } from './decode.js';
-import { FAULT } from './cpu.js';
+import { FAULT, Seg } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
- * Runs guest code from the block at page offset `po` (c.eip is that block's EIP; it must fit in
- * `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
+ * Runs guest code from the block at c.eip (it must fit in `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
  * code stays in the region.
  * Returns the instructions retired (c.eip, c.instructions, registers and flags written back); -1
  * when the state the region was specialized for does not hold (nothing executed: interpret); -2
  * after a fault (the state, EIP and count are those of the faulting instruction; deliver it).
  */
-export type RegionFn = (c: CPU, lim: number, po: number) => number;
+export type RegionFn = (c: CPU, lim: number) => number;
 
 export interface Region {
   fn: RegionFn;
@@ -498,42 +500,53 @@ const RELOAD = 'r0 = R[0]; r1 = R[1]; r2 = R[2]; r3 = R[3]; r4 = R[4]; r5 = R[5]
 /** Block-ending handlers after which execution may continue inside the region at the new EIP. */
 const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
 
-/** The page offsets a block's last instruction can continue at, when statically known. */
-function staticSuccessors(b: Block, po: number): number[] {
+/** The EIPs a block at `eip` can continue at, when statically known (`wrap` is the EIP width). */
+function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {
   const last = b.insns[b.insns.length - 1]!;
-  const end = po + last.end;
+  const end = wrap(eip + last.end);
   const f = last.fn;
-  if (O.JCC32.includes(f) || f === O.jcc || f === O.loop || f === O.jcxz) return [end + last.imm, end];
-  if (f === O.jmpRel || f === O.callRel) return [end + last.imm];
+  if (O.JCC32.includes(f) || f === O.jcc || f === O.loop || f === O.jcxz) return [wrap(end + last.imm), end];
+  if (f === O.jmpRel || f === O.callRel) return [wrap(end + last.imm)];
   return [end];
 }
 
+/** A block of a region, at the EIP it was compiled for. */
+interface Member { b: Block; eip: number; /** Per page of the block: linear page, physical page, validity bit. */ checks: [number, number, number][] }
+
 /** Emits the code of one block (a `case` of the region's switch). */
-function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boolean): string {
-  const insns = b.insns, last = insns.length - 1;
-  const mask = em.code32 ? '| 0' : '& 65535';
+function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string {
+  const b = m.b, insns = b.insns, last = insns.length - 1;
+  const wrap = em.code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff;
+  const at = (off: number) => wrap(m.eip + off);
+  let s = `case ${m.eip}: {\n`;
+  // The page must still map where the block was decoded from (checked once per call and page; a
+  // translation change ends the region at the next block boundary, so the check stays good).
+  for (const [lp, pp, bit] of m.checks) {
+    const test = `{ const t = tlb[${lp}]; if ((t & -4096) !== ${pp << 12} || (t & rM) !== rB) break L; }`;
+    s += bit ? `if ((vp & ${bit}) === 0) { ${test} vp |= ${bit}; }\n` : `${test}\n`;
+  }
   // A block runs only when it fits in the budget (runs end exactly at their limit; the dispatcher
   // interprets a block that does not fit).
-  let s = `case ${po}: {\nif (n + ${insns.length} > lim) break L;\n`;
+  s += `if (n + ${insns.length} > lim) break L;\n`;
   let fs = UNKNOWN;
   const K = insns.length;
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
-    const st = po + ins.start, en = po + ins.end, pos = (k << 12) | st;
-    em.exit = `{ xo = ${(bi << 18) | pos}; break L; }`;
+    const st = at(ins.start), en = at(ins.end);
+    em.exit = `{ xo = ${(bi << 8) | k}; pc = ${st}; break L; }`;
     const isLast = k === last;
     // Inline direct branches at the end of the block.
     if (isLast && em.code32) {
       const cc = O.JCC32.indexOf(ins.fn);
-      if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${en + (ins.imm | 0)} : ${en}; continue;\n}\n`; return s; }
-      if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`; return s; }
+      if (cc >= 0) { s += `n += ${K}; pc = ${condSrc(cc, fs)} ? ${wrap(en + ins.imm)} : ${en}; continue;\n}\n`; return s; }
+      if (ins.fn === O.jmpRel && ins.size === 4) { s += `n += ${K}; pc = ${wrap(en + ins.imm)}; continue;\n}\n`; return s; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
-        s += `{ const s = (r4 - 4) | 0, x = (base + ${en}) | 0; ${em.write(2, 's', 4, 'x')} r4 = s; }\n`;
-        s += `n += ${K}; pc = ${en + (ins.imm | 0)}; continue;\n}\n`;
+        s += `{ const s = (r4 - 4) | 0, x = ${en}; ${em.write(2, 's', 4, 'x')} r4 = s; }\n`;
+        s += `n += ${K}; pc = ${wrap(en + ins.imm)}; continue;\n}\n`;
         return s;
       }
       if (stack32 && ins.fn === O.ret32) {
-        s += `{ ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = (t - base) | 0; }\n`;
+        s += `{ ${em.read(2, 'r4', 4, 't')} r4 = (r4 + 4) | 0; pc = t; }\n`;
         s += `n += ${K}; continue;\n}\n`;
         return s;
       }
@@ -550,75 +563,96 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
     const h = em.bind(`h${bi}_${k}`, ins.fn), i = em.bind(`i${bi}_${k}`, ins);
     const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
     codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
-    s += `${WRITE_BACK} c.eip = (base + ${en}) ${mask}; c.instructions = i0 + n + ${k}; f = ${~pos}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
+    s += `${WRITE_BACK} c.eip = ${en}; c.instructions = i0 + n + ${k}; f = ${k}; fe = ${st}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
     s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!BL[${bi}].valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
     s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
     fs = UNKNOWN;
     if (isLast) {
       const stays = STAYS.has(ins.fn) || !ins.endsBlock;
-      s += `n += ${K}; ${stays ? 'pc = (c.eip - base) | 0; continue;' : 'keep = 1; break L;'}\n}\n`;
+      s += `n += ${K}; ${stays ? `pc = c.eip${em.code32 ? '' : ' & 65535'}; continue;` : 'keep = 1; break L;'}\n}\n`;
     }
   }
   return s;
 }
 
-/** Collects the region rooted at `root`: decoded blocks of the same page and mode it can reach. */
-function collect(cpu: CPU, root: Block): Block[] {
-  const slot = Math.floor(root.key / 4096);
-  const tab = cpu.blockTable(slot);
-  const seen = new Set<Block>([root]);
-  const list: Block[] = [root];
+/**
+ * Collects the region rooted at `root` (at EIP `eip`): decoded blocks it can reach, found through
+ * the current TLB.
+ */
+function collect(cpu: CPU, root: Block, eip: number): Member[] {
+  const csb = cpu.segBase[Seg.CS]!;
+  const wrap = root.code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff;
+  const blockAt = (e: number): Block | undefined => {
+    const lin = (csb + e) | 0, t = cpu.tlb[lin >>> 12]!;
+    if ((t & cpu.rBit) === 0) return undefined;
+    const phys = ((t & -4096) | (lin & 4095)) >>> 0;
+    return cpu.blockTable((phys >>> 12) * 4 + root.mode)?.[phys & 4095];
+  };
+  // Blocks of the root's page only. The switch and the page checks would take blocks from any page,
+  // but measured on kernel-heavy guest work (pipes, context switches), regions spanning pages ran
+  // 2-3x slower: their many paths not yet taken when the engine optimizes the function each cost a
+  // deoptimization later (hundreds per second), and whole regions die with any one page's code.
+  const rootSlot = Math.floor(root.key / 4096);
+  const seen = new Set<number>([eip]);
+  const list: Member[] = [{ b: root, eip, checks: [] }];
   let insns = root.insns.length;
   for (let q = 0; q < list.length && list.length < MAX_BLOCKS; q++) {
-    const b = list[q]!;
-    const po = b.key & 0xfff;
-    const next: Block[] = [];
-    for (const t of staticSuccessors(b, po)) {
-      if (t < 0 || t >= 4096 || tab === undefined) continue;
-      const nb = tab[t];
-      if (nb !== undefined) next.push(nb);
-    }
-    // Successors seen at run time (returns, indirect jumps) in the same page.
-    for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);
-    for (const nb of next) {
+    const { b, eip: at } = list[q]!;
+    const next = staticSuccessors(b, at, wrap);
+    // Successors seen at run time (returns, indirect jumps).
+    for (const [nb, lin] of [[b.s1, b.s1Lin], [b.s2, b.s2Lin]] as const) if (nb !== null) next.push(wrap(lin - csb));
+    for (const t of next) {
+      if (seen.has(t)) continue;
+      const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
-      if (seen.has(nb) || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
-      seen.add(nb); list.push(nb); insns += nb.insns.length;
+      if (nb === undefined || Math.floor(nb.key / 4096) !== rootSlot || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      seen.add(t); list.push({ b: nb, eip: t, checks: [] }); insns += nb.insns.length;
     }
+  }
+  // Page checks: one validity bit per distinct linear page (31 fit in the local bit set).
+  const bits = new Map<number, number>();
+  for (const m of list) {
+    const lp0 = ((csb + m.eip) | 0) >>> 12;
+    m.b.pages.forEach((pp, j) => {
+      const lp = (lp0 + j) & 0xfffff;
+      if (!bits.has(lp)) bits.set(lp, bits.size < 31 ? 1 << bits.size : 0);
+      m.checks.push([lp, pp, bits.get(lp)!]);
+    });
   }
   return list;
 }
 
-/** Compiles the region rooted at `root` and attaches it to every block in it. */
-export function compileRegion(cpu: CPU, root: Block): void {
+/** Compiles the region rooted at `root` (which starts at `eip`) and attaches it to every block in it. */
+export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   if (!available) return;
   const t0 = performance.now();
-  const blocks = collect(cpu, root);
+  const members = collect(cpu, root, eip);
+  const blocks = members.map((m) => m.b);
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
   let cases = '';
   em.bind('BL', blocks);
-  blocks.forEach((b, bi) => {
-    cases += emitBlock(em, b, bi, b.key & 0xfff, stack32);
-  });
+  members.forEach((m, bi) => { cases += emitBlock(em, m, bi, stack32); });
   const mask = root.code32 ? '| 0' : '& 65535';
   let pre = `const R = c.regs, tlb = c.tlb, ram = c.ram, dv = c.ramView, cp = c.codePages;\n`;
-  pre += `if ((c.flatSegs & ${em.flatNeed}) !== ${em.flatNeed} || c.stack32 !== ${stack32} || c.segLimit[1] < ${root.code32 ? 0xffffffff : 0xffff}) return -1;\n`;
+  pre += `if ((c.flatSegs & ${em.flatNeed}) !== ${em.flatNeed} || c.stack32 !== ${stack32} || c.segLimit[1] < ${root.code32 ? 0xffffffff : 0xffff} || c.segBase[1] !== ${cpu.segBase[Seg.CS]! | 0}) return -1;\n`;
   pre += 'const rB = c.rBit, rM = c.rMask, wB = c.wBit, wM = c.wMask, ep = c.chainEpoch, i0 = c.instructions;\n';
   for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
   pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
   pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
-  pre += 'const base = (c.eip - po) | 0;\nlet pc = po, n = 0, f = 0, keep = 0, xo = -1, rb = null, ri = 0;\n';
+  pre += 'let pc = c.eip, n = 0, f = 0, fe = 0, keep = 0, xo = -1, rb = null, ri = 0, vp = 0;\n';
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
-    + `if (c.pendingFault) {\nc.pendingFault = false; f = ~f;\n`
-    + `c.instructions = i0 + n + (f >>> 12); c.eip = (base + (f & 4095)) ${mask};\nreturn -2;\n}\n`
-    + `if (xo >= 0) { rb = BL[xo >>> 18]; ri = (xo >>> 12) & 63; pc = xo & 4095; n += ri; }\n`
-    + `if (keep === 0) c.eip = (base + pc) ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
+    + `if (c.pendingFault) {\nc.pendingFault = false;\n`
+    + `c.instructions = i0 + n + f; c.eip = fe;\nreturn -2;\n}\n`
+    // Left before anything ran (entered at an EIP it was not compiled for, or a page that moved).
+    + 'if (n === 0 && xo < 0 && keep === 0) return -1;\n'
+    + `if (xo >= 0) { rb = BL[xo >>> 8]; ri = xo & 255; n += ri; }\n`
+    + `if (keep === 0) c.eip = pc ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
   let fn: RegionFn;
   try {
     // eslint-disable-next-line no-new-func
     fn = new Function('lcf', 'lof', 'mat', 'PARITY', 'call', ...em.params,
-      `return function region(c, lim, po) {\n${body}\n};`)(lcf, lof, mat, PARITY, call, ...em.args) as RegionFn;
+      `return function region(c, lim) {\n${body}\n};`)(lcf, lof, mat, PARITY, call, ...em.args) as RegionFn;
   } catch (e) {
     // Code generation refused (CSP): stay interpreted from now on.
     if (e instanceof EvalError) { available = false; return; }

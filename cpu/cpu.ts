@@ -789,8 +789,9 @@ export class CPU {
         b.valid = false;
         this.blockPages[Math.floor(b.key / 4096)] = undefined;
         this.codeDirty = true;
-        // Compiled regions holding this block's code must not be entered again.
-        if (b.inRegions !== null) for (const r of b.inRegions) for (const m of r.blocks) if (m.region === r) m.region = null;
+        // Compiled regions holding this block's code must not be entered again; their other blocks
+        // (on other pages too) count their runs afresh, so they are compiled again once hot.
+        if (b.inRegions !== null) for (const r of b.inRegions) for (const m of r.blocks) if (m.region === r) { m.region = null; m.hits = 0; }
       }
     }
     if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;
@@ -821,8 +822,7 @@ export class CPU {
     const e = this.tlb[lin >>> 12]!;
     const phys = (e & this.rBit) ? ((e & ~0xfff) | (lin & 0xfff)) >>> 0 : this.translate(lin, false, this.cpl === 3);
     // key = (page * 4 + mode) << 12 | offset, so the table slot is key >>> 12.
-    const mode = (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0);
-    const slot = (phys >>> 12) * 4 + mode;
+    const slot = (phys >>> 12) * 4 + this.decodeMode();
     const tab = this.blockPages[slot];
     if (tab !== undefined) {
       const b = tab[phys & 0xfff];
@@ -894,7 +894,7 @@ export class CPU {
   /**
    * Runs blocks back to back until one ends the chain (exitBlock), the budget is used up or a
    * fault is delivered. Successor blocks are remembered per block so a loop does not look its
-   * target up every time; `chainEpoch` invalidates those links when translation can change.
+   * target up every time (see chainNext).
    */
   private step(): void {
     let block: Block;
@@ -923,7 +923,7 @@ export class CPU {
         // and the state back itself.
         this.curBlock = null;
         this.codeDirty = false;
-        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left, block.key & 0xfff);
+        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left);
         if (n === -2) { this.handleFault(); return; }
         if (n >= 0) {
           const resume = this.resumeBlock;
@@ -962,7 +962,7 @@ export class CPU {
         this.handleFault();
         return;
       }
-      if (!resumed && ++block.hits === this.compileThreshold) compileRegion(this, block);
+      if (!resumed && ++block.hits === this.compileThreshold) compileRegion(this, block, base);
       this.instructions += i - from;
       from = 0; resumed = false;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
@@ -976,29 +976,37 @@ export class CPU {
   private nextBlock: Block | null = null;
 
   /**
-   * Finds the block at EIP after `block` (its two most recent successors first); false when a
-   * fault was delivered instead.
+   * Finds the block at EIP after `block` (its two most recent successors first, checked against the
+   * TLB entry and decode mode they were found with); false when a fault was delivered instead.
    */
   private chainNext(block: Block): boolean {
-    const eip = this.eip, epoch = this.chainEpoch;
-    let next: Block;
-    if (block.s1 !== null && block.s1Eip === eip && block.s1Epoch === epoch && block.s1.valid) next = block.s1;
-    else if (block.s2 !== null && block.s2Eip === eip && block.s2Epoch === epoch && block.s2.valid) next = block.s2;
-    else {
-      try {
-        next = this.fetchBlock();
-      } catch (e) {
-        if (e !== FAULT) throw e;
-        this.curBlock = null;
-        this.handleFault();
-        return false;
+    const eip = this.eip;
+    const lin = (this.segBase[Seg.CS]! + eip) | 0;
+    const e = this.tlb[lin >>> 12]!;
+    let next = block.s1;
+    // A zero entry (flushed) fails the permission test, so it never matches a stale link.
+    const ok = (e & this.rBit) !== 0 && (eip >>> 0) <= this.segLimit[Seg.CS]!;
+    if (!(ok && next !== null && block.s1Lin === lin && block.s1Tlb === e && next.valid && next.mode === this.decodeMode())) {
+      next = block.s2;
+      if (!(ok && next !== null && block.s2Lin === lin && block.s2Tlb === e && next.valid && next.mode === this.decodeMode())) {
+        try {
+          next = this.fetchBlock();
+        } catch (err) {
+          if (err !== FAULT) throw err;
+          this.curBlock = null;
+          this.handleFault();
+          return false;
+        }
+        block.s2 = block.s1; block.s2Lin = block.s1Lin; block.s2Tlb = block.s1Tlb;
+        block.s1 = next; block.s1Lin = lin; block.s1Tlb = this.tlb[lin >>> 12]!;
       }
-      block.s2 = block.s1; block.s2Eip = block.s1Eip; block.s2Epoch = block.s1Epoch;
-      block.s1 = next; block.s1Eip = eip; block.s1Epoch = epoch;
     }
     this.nextBlock = next;
     return true;
   }
+
+  /** The decode mode of the code at CS:EIP (the low bits of a block table slot). */
+  private decodeMode(): number { return (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0); }
 
   private finishSingleStep(trap: boolean): void {
     this.intrCheck = true;

@@ -52,15 +52,22 @@ export interface Block {
   valid: boolean;
   /** Decoded for 32-bit code (CS.D). */
   code32: boolean;
+  /** Decode mode (the low two bits of the table slot): 1 = 32-bit code, 2 = protected mode. */
+  mode: number;
   /** Times run interpreted; at the CPU's compile threshold its region is compiled. */
   hits: number;
   /** The compiled region entered at this block (codegen.ts), if any. */
   region: Region | null;
   /** Every region whose code includes this block (all die when it is invalidated). */
   inRegions: Region[] | null;
-  /** The two most recent successors (block chaining), valid while the CPU's chain epoch matches. */
-  s1: Block | null; s1Eip: number; s1Epoch: number;
-  s2: Block | null; s2Eip: number; s2Epoch: number;
+  /**
+   * The two most recent successors (block chaining), each with the linear address it was found at
+   * and the TLB entry that mapped it then: while that entry is unchanged the link holds, so links
+   * survive CR3 writes (global kernel pages keep their entries; user pages come back with the same
+   * entry when their process runs again) and CS reloads with the same base.
+   */
+  s1: Block | null; s1Lin: number; s1Tlb: number;
+  s2: Block | null; s2Lin: number; s2Tlb: number;
 }
 
 // ---------------------------------------------------------------- effective addresses
@@ -136,9 +143,13 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  const block: Block = { key, insns, pages: D.pages, valid: true, code32: cpu.code32, hits: 0, region: null, inRegions: null, s1: null, s1Eip: -1, s1Epoch: -1, s2: null, s2Eip: -1, s2Epoch: -1 };
+  // Field order is layout: what the dispatcher reads on every run comes first.
+  const block: Block = {
+    insns, region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
+    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null,
+  };
   cpu.addBlock(block);
-  if (cpu.compileThreshold === 0) compileRegion(cpu, block);
+  if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);
   return block;
 }
 
