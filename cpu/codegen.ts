@@ -565,7 +565,6 @@ function emitBlock(em: Emitter, b: Block, bi: number, po: number, stack32: boole
 /** Collects the region rooted at `root`: decoded blocks of the same page and mode it can reach. */
 function collect(cpu: CPU, root: Block): Block[] {
   const slot = Math.floor(root.key / 4096);
-  const tab = cpu.blockTable(slot);
   const seen = new Set<Block>([root]);
   const list: Block[] = [root];
   let insns = root.insns.length;
@@ -574,9 +573,9 @@ function collect(cpu: CPU, root: Block): Block[] {
     const po = b.key & 0xfff;
     const next: Block[] = [];
     for (const t of staticSuccessors(b, po)) {
-      if (t < 0 || t >= 4096 || tab === undefined) continue;
-      const nb = tab[t];
-      if (nb !== undefined) next.push(nb);
+      if (t < 0 || t >= 4096) continue;
+      const nb = cpu.blockAt(slot, t);
+      if (nb !== null) next.push(nb);
     }
     // Successors seen at run time (returns, indirect jumps) in the same page.
     for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);
