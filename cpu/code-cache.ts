@@ -9,15 +9,15 @@ import type { Block } from './decode.js';
 class BlockTable {
   /** Page offset of each entry, -1 when empty. */
   keys = new Int16Array(16).fill(-1);
-  blocks: (Block | null)[] = new Array<Block | null>(16).fill(null);
+  blocks: (Block | undefined)[] = new Array<Block | undefined>(16).fill(undefined);
   private count = 0;
 
-  get(off: number): Block | null {
+  get(off: number): Block | undefined {
     const keys = this.keys, mask = keys.length - 1;
     for (let h = off & mask; ; h = (h + 1) & mask) {
       const k = keys[h]!;
-      if (k === off) return this.blocks[h]!;
-      if (k < 0) return null;
+      if (k === off) return this.blocks[h];
+      if (k < 0) return undefined;
     }
   }
 
@@ -34,7 +34,7 @@ class BlockTable {
   private grow(): void {
     const keys = this.keys, blocks = this.blocks;
     this.keys = new Int16Array(keys.length * 2).fill(-1);
-    this.blocks = new Array<Block | null>(keys.length * 2).fill(null);
+    this.blocks = new Array<Block | undefined>(keys.length * 2).fill(undefined);
     this.count = 0;
     for (let h = 0; h < keys.length; h++) if (keys[h]! >= 0) this.set(keys[h]!, blocks[h]!);
   }
@@ -55,9 +55,9 @@ export class CodeCache {
     for (let i = 0; i < n; i++) this.ram.push(null);
   }
 
-  get(slot: number, off: number): Block | null {
+  get(slot: number, off: number): Block | undefined {
     const t = slot < this.ram.length ? this.ram[slot] : this.high.get(slot);
-    return t ? t.get(off) : null;
+    return t ? t.get(off) : undefined;
   }
 
   add(slot: number, off: number, b: Block): void {

@@ -575,7 +575,7 @@ function collect(cpu: CPU, root: Block): Block[] {
     for (const t of staticSuccessors(b, po)) {
       if (t < 0 || t >= 4096) continue;
       const nb = cpu.blockAt(slot, t);
-      if (nb !== null) next.push(nb);
+      if (nb !== undefined) next.push(nb);
     }
     // Successors seen at run time (returns, indirect jumps) in the same page.
     for (const nb of [b.s1, b.s2]) if (nb !== null && Math.floor(nb.key / 4096) === slot) next.push(nb);

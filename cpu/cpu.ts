@@ -799,7 +799,7 @@ export class CPU {
   }
 
   /** The decoded block at a page offset of a (physical page, decode mode) slot. */
-  blockAt(slot: number, off: number): Block | null { return this.blocks.get(slot, off); }
+  blockAt(slot: number, off: number): Block | undefined { return this.blocks.get(slot, off); }
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
@@ -823,7 +823,7 @@ export class CPU {
     const mode = (this.code32 ? 1 : 0) + (this.protectedMode && !this.v86 ? 2 : 0);
     const slot = (phys >>> 12) * 4 + mode;
     const b = this.blocks.get(slot, phys & 0xfff);
-    if (b !== null) return b;
+    if (b !== undefined) return b;
     return decodeBlock(this, lin, phys, slot * 4096 + (phys & 0xfff));
   }
 
