@@ -586,7 +586,7 @@ function collect(cpu: CPU, root: Block, eip: number): Member[] {
     const lin = (csb + e) | 0, t = cpu.tlb[lin >>> 12]!;
     if ((t & cpu.rBit) === 0) return undefined;
     const phys = ((t & -4096) | (lin & 4095)) >>> 0;
-    return cpu.blockTable((phys >>> 12) * 4 + root.mode)?.[phys & 4095];
+    return cpu.blockAt((phys >>> 12) * 4 + root.mode, phys & 4095);
   };
   // Blocks of the root's page only. The switch and the page checks would take blocks from any page,
   // but measured on kernel-heavy guest work (pipes, context switches), regions spanning pages ran

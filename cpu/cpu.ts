@@ -11,6 +11,7 @@ import { ARITH, AF, CF, IF, Lazy, OF, PARITY, PF, SF, TF, VM, ZF, RF, EFLAGS_WRI
 import { X87 } from './fpu/x87.js';
 import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
+import { CodeCache } from './code-cache.js';
 import { compileRegion, HOT_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
@@ -116,8 +117,8 @@ export class CPU {
   wBit = TLB_SW; wMask = TLB_SW | TLB_SLOW;
 
   // Decoded code.
-  /** Decoded blocks per (physical page, decode mode): a sparse table of 4096-entry arrays. */
-  private blockPages: (Block[] | undefined)[] = new Array(1 << 22);
+  /** Decoded blocks per (physical page, decode mode) slot and page offset. */
+  private readonly blocks: CodeCache;
   private readonly pageBlocks = new Map<number, Block[]>();
   private curBlock: Block | null = null;
   /** Set by a handler (or a code write) to leave the current block after this instruction. */
@@ -186,6 +187,7 @@ export class CPU {
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.ramView = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
     this.codePages = opts.mem.codePages;
+    this.blocks = new CodeCache(this.ram.byteLength);
     opts.clock.attachInstructionCounter(() => this.retired(), (n) => this.stopAt(n));
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);
     this.msr.handlers.set(MSR_TSC, {
@@ -787,7 +789,7 @@ export class CPU {
       for (const b of list) {
         if (!b.valid) continue;
         b.valid = false;
-        this.blockPages[Math.floor(b.key / 4096)] = undefined;
+        this.blocks.drop(Math.floor(b.key / 4096));
         this.codeDirty = true;
         // Compiled regions holding this block's code must not be entered again; their other blocks
         // (on other pages too) count their runs afresh, so they are compiled again once hot.
@@ -797,15 +799,12 @@ export class CPU {
     if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;
   }
 
-  /** The decoded blocks of one (physical page, decode mode) slot, by page offset. */
-  blockTable(slot: number): Block[] | undefined { return this.blockPages[slot]; }
+  /** The decoded block at a page offset of a (physical page, decode mode) slot. */
+  blockAt(slot: number, off: number): Block | undefined { return this.blocks.get(slot, off); }
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
-    const slot = Math.floor(b.key / 4096);
-    let tab = this.blockPages[slot];
-    if (tab === undefined) { tab = new Array<Block>(4096); this.blockPages[slot] = tab; }
-    tab[b.key & 0xfff] = b;
+    this.blocks.add(Math.floor(b.key / 4096), b.key & 0xfff, b);
     for (const p of b.pages) {
       if (this.mem.pageKind[p] !== PageKind.Ram) continue;
       this.codePages[p] = 1;
@@ -823,11 +822,8 @@ export class CPU {
     const phys = (e & this.rBit) ? ((e & ~0xfff) | (lin & 0xfff)) >>> 0 : this.translate(lin, false, this.cpl === 3);
     // key = (page * 4 + mode) << 12 | offset, so the table slot is key >>> 12.
     const slot = (phys >>> 12) * 4 + this.decodeMode();
-    const tab = this.blockPages[slot];
-    if (tab !== undefined) {
-      const b = tab[phys & 0xfff];
-      if (b !== undefined) return b;
-    }
+    const b = this.blocks.get(slot, phys & 0xfff);
+    if (b !== undefined) return b;
     return decodeBlock(this, lin, phys, slot * 4096 + (phys & 0xfff));
   }
 

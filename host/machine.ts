@@ -103,7 +103,12 @@ export class Machine {
   exitStatus: number | null = null;
   shutdownReason: string | null = null;
 
-  constructor(readonly opts: MachineOptions) {
+  /** The options less the boot images, which are megabytes and done with once in guest memory. */
+  readonly opts: Omit<MachineOptions, 'bios' | 'kernel' | 'initrd' | 'modules'>;
+
+  constructor(opts: MachineOptions) {
+    const { bios: _bios, kernel: _kernel, initrd: _initrd, modules: _modules, ...kept } = opts;
+    this.opts = kept;
     const mib = opts.memoryMiB ?? 128;
     if (!Number.isInteger(mib) || mib < 2 || mib > 2048) throw new Error(`memory size ${mib} MiB is out of range (2-2048)`);
     this.mem = new PhysicalMemory(mib << 20, { shared: opts.sharedRam });

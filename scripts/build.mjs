@@ -42,17 +42,24 @@ export async function buildIfStale() {
   const bundle = (entry, outfile) => esbuild.build({
     entryPoints: [join(root, 'host', entry)],
     bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile, sourcemap: 'inline', logLevel: 'warning', write: false,
+    // A linked map, not an inline one: V8 keeps a script's whole source text for the process's
+    // life, and an inline map would triple it (node reads the .map only under --enable-source-maps).
+    outfile, sourcemap: 'linked', logLevel: 'warning', write: false,
     // The guest and page builders find their inputs next to themselves, so they stay separate
     // modules (dist/ and host/ sit at the same depth).
     external: ['ws', '../scripts/build-guest.mjs', '../scripts/build.mjs'],
   });
+  /** Each bundle's map first, then the bundle. */
+  const emit = (result) => {
+    for (const f of result.outputFiles.filter((o) => o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
+    for (const f of result.outputFiles.filter((o) => !o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
+  };
   // The device-model worker (host/device-model.ts loads it from beside the CLI bundle), then the
   // CLI last: its time stamp says when both were built.
-  const worker = await bundle('virtio-net-worker.ts', join(root, 'dist', 'virtio-net-worker.mjs'));
-  writeAtomically(join(root, 'dist', 'virtio-net-worker.mjs'), worker.outputFiles[0].contents);
-  const result = await bundle('main.ts', out);
-  writeAtomically(out, result.outputFiles[0].contents);
+  emit(await bundle('virtio-net-worker.ts', join(root, 'dist', 'virtio-net-worker.mjs')));
+  emit(await bundle('main.ts', out));
+  // The build service would otherwise stay up for the life of the CLI, holding its output buffer.
+  await esbuild.stop();
 }
 
 /**
