@@ -278,6 +278,17 @@ function shiftSrc(op: number, x: string, r: string): string {
   }
 }
 
+/** The value of a 32-bit shift or rotate (as in shiftSrc) of `x` by the constant count `n` (1..31). */
+function shiftValue(op: number, x: string, n: number): string {
+  switch (op) {
+    case 0: return `(${x} << ${n}) | (${x} >>> ${32 - n})`;
+    case 1: return `(${x} >>> ${n}) | (${x} << ${32 - n})`;
+    case 4: case 6: return `${x} << ${n}`;
+    case 5: return `${x} >>> ${n}`;
+    default: return `${x} >> ${n}`;
+  }
+}
+
 /** An ALU op on values a, b: `calc` declares the result `r`, `flag` commits the flags. */
 function aluOp(op: number, a: string, b: string, r: string, top: number, fs: FlagState): { calc: string; flag: string; flags: FlagState } {
   const wrap = top === 31 ? '| 0' : `& ${top === 7 ? 255 : 65535}`;
@@ -301,13 +312,70 @@ function aluOp(op: number, a: string, b: string, r: string, top: number, fs: Fla
 
 interface InsnOut { code: string; flags: FlagState }
 
+/** EFLAGS bits condition code `cc` reads. */
+const condReads = (cc: number): number => [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!;
+
+/**
+ * The arithmetic flags an instruction reads and the ones it always writes, for the inlined
+ * register-only forms; null for everything else (memory operands, handlers), which counts as
+ * reading all of them: it may side-exit or fault, and then EFLAGS must be exact.
+ */
+function flagUse(ins: Insn): { r: number; w: number } | null {
+  const f = ins.fn;
+  // LEA only computes an address: it neither touches memory nor faults.
+  if (f === O.lea32) return { r: 0, w: 0 };
+  if (ins.mem) return null;
+  let op = O.ALU_RR32.indexOf(f);
+  if (op < 0) op = O.ALU_RRREV32.indexOf(f);
+  if (op < 0) op = O.ALU_RIMM32.indexOf(f);
+  if (op < 0) op = O.ALU_ACCIMM32.indexOf(f);
+  if (op < 0 && ins.size === 1 && (f === O.aluRR || f === O.aluRRrev || f === O.aluRImm || f === O.aluAccImm)) op = ins.op;
+  if (op >= 0) return { r: op === 2 || op === 3 ? CF : 0, w: ARITH };
+  if (f === O.test32RR || f === O.test8RR || ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1))) return { r: 0, w: ARITH };
+  if (f === O.inc32r || f === O.dec32r || (f === O.incDecRm && ins.size === 4)) return { r: 0, w: ARITH & ~CF };
+  if (f === O.group3 && ins.size === 4 && ins.op === 3) return { r: 0, w: ARITH };
+  if (f === O.imul3_32R || f === O.imul2_32R) return { r: 0, w: ARITH };
+  op = O.SHIFT32_RI.indexOf(f);
+  if (op >= 0 && f !== O.shiftImm) return { r: 0, w: op < 2 ? CF | OF : ARITH };
+  // A count of zero leaves the flags alone: neither read nor written for sure.
+  if (f === O.shiftCl && ins.size === 4 && ins.op !== 2 && ins.op !== 3) return { r: 0, w: 0 };
+  if (f === O.btImm && ins.op === 0 && ins.size === 4) return { r: 0, w: CF };
+  let cc = O.CMOVCC32_RR.indexOf(f);
+  if (cc < 0) cc = O.SETCC_R.indexOf(f);
+  if (cc < 0) cc = O.JCC32.indexOf(f);
+  if (cc >= 0) return { r: condReads(cc), w: 0 };
+  if (f === O.mov32RR || f === O.mov32RRrev || f === O.mov32RImm || f === O.nop || f === O.movzx8_32R || f === O.cld || f === O.std || f === O.jmpRel) return { r: 0, w: 0 };
+  if (f === O.bswap || f === O.cwd || f === O.cbw || f === O.xchgAcc || (f === O.group3 && ins.op === 2)) return { r: 0, w: 0 };
+  if ((f === O.movRImmRm || f === O.movRImm || f === O.movRR || f === O.movRRrev || f === O.movzx || f === O.movsx || f === O.xchgRM)) return { r: 0, w: 0 };
+  return null;
+}
+
+/**
+ * Per instruction of a block: true when every flag it writes is written again before anything
+ * reads it (flags are live at the block's end and at every instruction that may leave the region
+ * or fault), so its flag update can be left out.
+ */
+function deadFlags(insns: Insn[]): boolean[] {
+  const dead = new Array<boolean>(insns.length).fill(false);
+  let live = ARITH;
+  for (let k = insns.length - 1; k >= 0; k--) {
+    const u = flagUse(insns[k]!);
+    if (u === null) { live = ARITH; continue; }
+    dead[k] = u.w !== 0 && (live & u.w) === 0;
+    live = (live & ~u.w) | u.r;
+  }
+  return dead;
+}
+
 /**
  * Inline source for one instruction, or null when the handler is called. Registers are the locals
  * r0..r7; `fs` is what is known about the flags before it.
  */
-function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): InsnOut | null {
+function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dead: boolean): InsnOut | null {
   const f = ins.fn;
-  const out = (code: string, flags: FlagState = fs): InsnOut => ({ code, flags });
+  // A dead flag update is left out, and what is known about the flags stays as it was.
+  const out = (code: string, flags: FlagState = fs): InsnOut => ({ code, flags: dead ? fs : flags });
+  const fl = (code: string) => (dead ? '' : code);
   const v = em.tmp('v'), r = em.tmp('r');
   const ea = () => eaSrc(ins);
 
@@ -373,7 +441,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
   };
   const regAlu = (op: number, dst: number, src: string): InsnOut => {
     const x = alu(op, `r${dst}`, src, 31);
-    return out(`{ ${x.calc} ${x.flag} ${op === 7 ? '' : `r${dst} = ${r};`} }`, x.flags);
+    return out(`{ ${x.calc} ${fl(x.flag)} ${op === 7 ? '' : `r${dst} = ${r};`} }`, x.flags);
   };
   if (op >= 0) return regAlu(op, ins.rm, `r${ins.reg}`);
   op = O.ALU_RRREV32.indexOf(f);
@@ -405,21 +473,21 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     if (f === O.aluMImm || f === O.aluMR) return memAlu(ins.op, 1, src);
     const dst = f === O.aluRM || f === O.aluRRrev ? ins.reg : f === O.aluAccImm ? 0 : ins.rm;
     const x = alu(ins.op, reg8(dst), src, 7);
-    const body = `${x.calc} ${x.flag} ${ins.op === 7 ? '' : setReg8(dst, r)}`;
+    const body = `${x.calc} ${fl(x.flag)} ${ins.op === 7 ? '' : setReg8(dst, r)}`;
     if (f !== O.aluRM) return out(`{ ${body} }`, x.flags);
     const a = ea(); if (a === null) return null;
     return out(`{ ${em.read(ins.seg, a, 1, v)} ${body} }`, x.flags);
   }
 
   // TEST.
-  if (f === O.test32RR) return out(`{ const ${r} = r${ins.rm} & r${ins.reg}; ${SET_LOGIC(r, 31)} }`, { k: Known.Logic, top: 31 });
-  if (f === O.test8RR) return out(`{ const ${r} = ${reg8(ins.rm)} & ${reg8(ins.reg)}; ${SET_LOGIC(r, 7)} }`, { k: Known.Logic, top: 7 });
+  if (f === O.test32RR) return out(fl(`{ const ${r} = r${ins.rm} & r${ins.reg}; ${SET_LOGIC(r, 31)} }`), { k: Known.Logic, top: 31 });
+  if (f === O.test8RR) return out(fl(`{ const ${r} = ${reg8(ins.rm)} & ${reg8(ins.reg)}; ${SET_LOGIC(r, 7)} }`), { k: Known.Logic, top: 7 });
   if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
     const top = TOP[ins.size]!;
     const get = (x: number) => (ins.size === 4 ? `r${x}` : reg8(x));
     const other = f === O.testRM ? get(ins.reg) : `${ins.size === 4 ? ins.imm | 0 : ins.imm & 255}`;
-    if (f === O.testAccImm) return out(`{ const ${r} = ${get(0)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
-    if (!ins.mem) return out(`{ const ${r} = ${get(ins.rm)} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
+    if (f === O.testAccImm) return out(fl(`{ const ${r} = ${get(0)} & ${other}; ${SET_LOGIC(r, top)} }`), { k: Known.Logic, top });
+    if (!ins.mem) return out(fl(`{ const ${r} = ${get(ins.rm)} & ${other}; ${SET_LOGIC(r, top)} }`), { k: Known.Logic, top });
     const a = ea(); if (a === null) return null;
     return out(`{ ${em.read(ins.seg, a, ins.size, v)} const ${r} = ${v} & ${other}; ${SET_LOGIC(r, top)} }`, { k: Known.Logic, top });
   }
@@ -428,6 +496,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
   if (f === O.inc32r || f === O.dec32r) {
     const dec = f === O.dec32r;
     const cf = fs.k === Known.IncDec || fs.k === Known.Mat ? '' : `fl = (fl & ${~CF}) | (${flagSrc(CF, fs)} ? 1 : 0); `;
+    if (dead) return out(`r${ins.reg} = (r${ins.reg} ${dec ? '-' : '+'} 1) | 0;`);
     return out(`{ const a = r${ins.reg}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.reg} = ${r}; ${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF}; }`, { k: Known.IncDec, top: 31 });
   }
 
@@ -435,7 +504,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     const dec = ins.op === 1;
     const cf = `fl = (fl & ${~CF}) | (${flagSrc(CF, fs)} ? 1 : 0); `;
     const flags = `${cf}lk = ${dec ? Lazy.Sub : Lazy.Add}; la = a; lb = 1; lr = ${r}; lt = 31; lm = ${ARITH & ~CF};`;
-    if (!ins.mem) return out(`{ const a = r${ins.rm}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.rm} = ${r}; ${flags} }`, { k: Known.IncDec, top: 31 });
+    if (!ins.mem) return out(`{ const a = r${ins.rm}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; r${ins.rm} = ${r}; ${fl(flags)} }`, { k: Known.IncDec, top: 31 });
     const a = ea(); if (a === null) return null;
     const off = em.tmp('m');
     return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}, ${r} = (a ${dec ? '-' : '+'} 1) | 0; ${em.write(ins.seg, off, 4, r)} ${flags} }`, { k: Known.IncDec, top: 31 });
@@ -445,18 +514,21 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
     const calc = neg ? `const ${r} = (0 - a) | 0;` : `const ${r} = ~a;`;
     const flags = neg ? SET_LAZY(Lazy.Sub, '0', 'a', r, 31) : '';
     const known: FlagState = neg ? { k: Known.SubC, top: 31 } : fs;
-    if (!ins.mem) return out(`{ const a = r${ins.rm}; ${calc} r${ins.rm} = ${r}; ${flags} }`, known);
+    if (!ins.mem) return out(`{ const a = r${ins.rm}; ${calc} r${ins.rm} = ${r}; ${fl(flags)} }`, known);
     const a = ea(); if (a === null) return null;
     const off = em.tmp('m');
     return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, 4, v)} const a = ${v}; ${calc} ${em.write(ins.seg, off, 4, r)} ${flags} }`, known);
   }
   if (f === O.btImm && ins.op === 0 && ins.size === 4 && !ins.mem) {
-    return out(`lm &= ${~CF}; fl = (fl & ${~CF}) | ((r${ins.rm} >>> ${ins.imm & 31}) & 1);`, UNKNOWN);
+    return out(fl(`lm &= ${~CF}; fl = (fl & ${~CF}) | ((r${ins.rm} >>> ${ins.imm & 31}) & 1);`), UNKNOWN);
   }
 
   // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).
   op = O.SHIFT32_RI.indexOf(f);
-  if (op >= 0 && f !== O.shiftImm) return out(`{ const sc = ${ins.imm}; ${shiftSrc(op, `r${ins.rm}`, r)} }`, UNKNOWN);
+  if (op >= 0 && f !== O.shiftImm) {
+    if (dead) return out(`r${ins.rm} = ${shiftValue(op, `r${ins.rm}`, ins.imm & 31)};`);
+    return out(`{ const sc = ${ins.imm}; ${shiftSrc(op, `r${ins.rm}`, r)} }`, UNKNOWN);
+  }
   if (f === O.shiftCl && ins.size === 4 && !ins.mem && ins.op !== 2 && ins.op !== 3) {
     return out(`{ const sc = r1 & 31; if (sc !== 0) { ${shiftSrc(ins.op, `r${ins.rm}`, r)} } }`, UNKNOWN);
   }
@@ -464,6 +536,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean): In
   // Multiplication: the double product is exact whenever it fits in 32 bits, so a mismatch is overflow.
   if (f === O.imul3_32R || f === O.imul2_32R) {
     const a = f === O.imul3_32R ? `r${ins.rm}` : `r${ins.reg}`, b = f === O.imul3_32R ? `${ins.imm | 0}` : `r${ins.rm}`;
+    if (dead) return out(`r${ins.reg} = Math.imul(${a}, ${b});`);
     return out(`{ const x = ${a}, y = ${b}, ${r} = Math.imul(x, y); r${ins.reg} = ${r}; ${SET_LOGIC(r, 31)} if (${r} !== x * y) fl |= ${CF | OF}; }`, { k: Known.None, top: 31 });
   }
 
@@ -530,6 +603,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
   s += `if (n + ${insns.length} > lim) break L;\n`;
   let fs = UNKNOWN;
   const K = insns.length;
+  const dead = deadFlags(insns);
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
     const st = at(ins.start), en = at(ins.end);
@@ -551,7 +625,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
         return s;
       }
     }
-    const inl = em.code32 ? inlineInsn(em, ins, fs, stack32) : null;
+    const inl = em.code32 ? inlineInsn(em, ins, fs, stack32, dead[k]!) : null;
     if (inl !== null) {
       s += inl.code;
       s += '\n';
