@@ -1,10 +1,9 @@
 /**
  * Region code generator. A hot block and the decoded blocks of its page that it reaches (by direct
  * branches, fall-through and the successors seen at run time) become one JS function: a `switch`
- * over the blocks' EIPs inside a loop, so guest loops stay inside it. The first block a call runs
- * checks that the TLB still maps its linear page to the physical page the code was decoded from;
- * otherwise the region leaves before it (and a region entered at an EIP it was not compiled for
- * runs nothing). Guest
+ * over the blocks' EIPs inside a loop, so guest loops stay inside it. Entry checks that the TLB
+ * still maps the region's linear page to the physical page the code was decoded from (a region
+ * entered elsewhere runs nothing). Guest
  * registers and the lazy-flag state live in JS locals, written back at exits, before helper calls
  * and when a fault propagates; common 32-bit instructions are emitted inline with the TLB fast path
  * and RAM access, conditions are computed straight from the operands of the instruction that set
@@ -653,7 +652,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
  * Collects the region rooted at `root` (at EIP `eip`): decoded blocks it can reach, found through
  * the current TLB.
  */
-function collect(cpu: CPU, root: Block, eip: number): Member[] {
+function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: number; pp: number } {
   const csb = cpu.segBase[Seg.CS]!;
   const wrap = root.code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff;
   const blockAt = (e: number): Block | undefined => {
@@ -666,7 +665,7 @@ function collect(cpu: CPU, root: Block, eip: number): Member[] {
   // but measured on kernel-heavy guest work (pipes, context switches), regions spanning pages ran
   // 2-3x slower: their many paths not yet taken when the engine optimizes the function each cost a
   // deoptimization later (hundreds per second), and whole regions die with any one page's code.
-  const rootSlot = Math.floor(root.key / 4096);
+  const rootSlot = Math.floor(root.key / 4096), rootLp = ((csb + eip) | 0) >>> 12;
   const seen = new Set<number>([eip]);
   const list: Member[] = [{ b: root, eip, checks: [] }];
   let insns = root.insns.length;
@@ -679,28 +678,29 @@ function collect(cpu: CPU, root: Block, eip: number): Member[] {
       if (seen.has(t)) continue;
       const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
-      if (nb === undefined || Math.floor(nb.key / 4096) !== rootSlot || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      if (nb === undefined || Math.floor(nb.key / 4096) !== rootSlot || ((csb + t) | 0) >>> 12 !== rootLp || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
       seen.add(t); list.push({ b: nb, eip: t, checks: [] }); insns += nb.insns.length;
     }
   }
-  // Page checks: one validity bit per distinct linear page (31 fit in the local bit set).
+  // Page checks for the pages a block reaches into besides the root's (checked at entry): one
+  // validity bit per distinct linear page (31 fit in the local bit set).
   const bits = new Map<number, number>();
   for (const m of list) {
-    const lp0 = ((csb + m.eip) | 0) >>> 12;
     m.b.pages.forEach((pp, j) => {
-      const lp = (lp0 + j) & 0xfffff;
+      const lp = (rootLp + j) & 0xfffff;
+      if (j === 0) return;
       if (!bits.has(lp)) bits.set(lp, bits.size < 31 ? 1 << bits.size : 0);
       m.checks.push([lp, pp, bits.get(lp)!]);
     });
   }
-  return list;
+  return { list, lp: rootLp, pp: root.pages[0]! };
 }
 
 /** Compiles the region rooted at `root` (which starts at `eip`) and attaches it to every block in it. */
 export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   if (!available) return;
   const t0 = performance.now();
-  const members = collect(cpu, root, eip);
+  const { list: members, lp, pp } = collect(cpu, root, eip);
   const blocks = members.map((m) => m.b);
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
@@ -714,7 +714,15 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   for (const s of em.checkedSegs) pre += `const sb${s} = c.segBase[${s}], rlo${s} = c.segRLo[${s}], rhi${s} = c.segRHi[${s}], wlo${s} = c.segWLo[${s}], whi${s} = c.segWHi[${s}];\n`;
   pre += 'let r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7];\n';
   pre += 'let fl = c.flags, lm = c.lazyMask, lk = c.lazyKind, la = c.lazyA, lb = c.lazyB, lr = c.lazyRes, lt = c.lazyTop;\n';
+  // Flags materialized at entry (on every call, so the call has type feedback): a block entered
+  // first then finds no lazy carry to recompute, a path that would otherwise deoptimize the
+  // region when it is first taken after optimization.
+  pre += 'fl = mat(fl, lm, lk, la, lb, lr, lt); lm = 0;\n';
   pre += 'let pc = c.eip, n = 0, f = 0, fe = 0, keep = 0, xo = -1, rb = null, ri = 0, vp = 0;\n';
+  // Entered on the page it was compiled for, still mapped to the same physical page? (Checked here
+  // once per call, so the check always has the engine's type feedback: a check first reached inside
+  // the loop after optimization would cost a deoptimization.)
+  pre += `{ const t = tlb[${lp}]; if (((${cpu.segBase[Seg.CS]! | 0} + pc) | 0) >>> 12 !== ${lp} || (t & -4096) !== ${pp << 12} || (t & rM) !== rB) return -1; }\n`;
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
     + `if (c.pendingFault) {\nc.pendingFault = false;\n`
     + `c.instructions = i0 + n + f; c.eip = fe;\nreturn -2;\n}\n`
