@@ -9,7 +9,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'ts86.mjs');
 const WEB_SRC = join(root, 'host', 'web');
 const WEB_DIR = join(root, 'dist', 'web');
-const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'host'];
+const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'channels', 'host'];
 
 function newest(dir) {
   let t = 0;
