@@ -138,7 +138,10 @@ export class CPU {
   codeDirty = false;
   /** Bit s set while segment s has base 0 and full 4 GiB read and write windows (compiled code skips its checks). */
   flatSegs = 0;
-  /** Bumped whenever linear-to-physical translation, CS or the decode mode may have changed. */
+  /**
+   * Bumped whenever linear-to-physical translation, CS or the decode mode may have changed: a
+   * compiled region ends at the next block boundary when it moves (block links check the TLB instead).
+   */
   chainEpoch = 0;
 
   halted = false;
