@@ -83,18 +83,8 @@ _start:
     cmp edi, ecx
     jae .no_mmap
     PRINT 'mmap '
-    mov eax, [edi + 8]
-    call puthex
-    mov eax, [edi + 4]
-    call puthex
-    PRINT ' '
-    mov eax, [edi + 16]
-    call puthex
-    mov eax, [edi + 12]
-    call puthex
-    PRINT ' '
-    mov eax, [edi + 20]
-    call putdec
+    lea esi, [edi + 4]
+    call putrange
     NEWLINE
     add edi, [edi]
     add edi, 4                          ; `size` does not count itself

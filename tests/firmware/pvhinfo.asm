@@ -80,18 +80,8 @@ _start:
 .mem:
     jecxz .mem_done
     PRINT 'mem '
-    mov eax, [edi + 4]
-    call puthex
-    mov eax, [edi]
-    call puthex
-    PRINT ' '
-    mov eax, [edi + 12]
-    call puthex
-    mov eax, [edi + 8]
-    call puthex
-    PRINT ' '
-    mov eax, [edi + 16]
-    call putdec
+    mov esi, edi
+    call putrange
     NEWLINE
     add edi, 24
     dec ecx
