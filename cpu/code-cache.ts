@@ -55,13 +55,17 @@ export class CodeCache {
     for (let i = 0; i < n; i++) this.ram.push(null);
   }
 
+  private table(slot: number): BlockTable | null | undefined {
+    return slot < this.ram.length ? this.ram[slot] : this.high.get(slot);
+  }
+
   get(slot: number, off: number): Block | undefined {
-    const t = slot < this.ram.length ? this.ram[slot] : this.high.get(slot);
+    const t = this.table(slot);
     return t ? t.get(off) : undefined;
   }
 
   add(slot: number, off: number, b: Block): void {
-    let t = slot < this.ram.length ? this.ram[slot] : this.high.get(slot);
+    let t = this.table(slot);
     if (!t) {
       t = new BlockTable();
       if (slot < this.ram.length) this.ram[slot] = t; else this.high.set(slot, t);

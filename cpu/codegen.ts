@@ -3,9 +3,8 @@
  * branches, fall-through and the successors seen at run time) become one JS function: a `switch`
  * over the blocks' EIPs inside a loop, so guest loops stay inside it. Entry checks that the TLB
  * still maps the region's linear page to the physical page the code was decoded from (a region
- * entered elsewhere runs nothing). Guest
- * registers and the lazy-flag state live in JS locals, written back at exits, before helper calls
- * and when a fault propagates; common 32-bit instructions are emitted inline with the TLB fast path
+ * entered elsewhere runs nothing). Guest registers and the lazy-flag state live in JS locals,
+ * written back at exits, before helper calls and when a fault propagates; common 32-bit instructions are emitted inline with the TLB fast path
  * and RAM access, conditions are computed straight from the operands of the instruction that set
  * the flags when that one is in the same block; everything else calls its interpreter handler.
  *
@@ -25,8 +24,8 @@ import * as O from './ops.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
- * Runs guest code from the block at c.eip (it must fit in `lim`), whole blocks only, while the next block fits in the `lim` instructions of budget and the
- * code stays in the region.
+ * Runs guest code from the block at c.eip (it must fit in `lim`), whole blocks only, while the next
+ * block fits in the `lim` instructions of budget and the code stays in the region.
  * Returns the instructions retired (c.eip, c.instructions, registers and flags written back); -1
  * when the state the region was specialized for does not hold (nothing executed: interpret); -2
  * after a fault (the state, EIP and count are those of the faulting instruction; deliver it).
@@ -582,20 +581,27 @@ function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): n
   return [end];
 }
 
-/** A block of a region, at the EIP it was compiled for. */
-interface Member { b: Block; eip: number; /** Per page of the block: linear page, physical page, validity bit. */ checks: [number, number, number][] }
+/** EIP arithmetic wraps at the code size. */
+const eipWrap = (code32: boolean) => (code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff);
+
+/**
+ * A block of a region, at the EIP it was compiled for; a block straddling into the next linear
+ * page also names the physical page that one must map to.
+ */
+interface Member { b: Block; eip: number; next: [number, number] | null }
 
 /** Emits the code of one block (a `case` of the region's switch). */
 function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string {
   const b = m.b, insns = b.insns, last = insns.length - 1;
-  const wrap = em.code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff;
+  const wrap = eipWrap(em.code32);
   const at = (off: number) => wrap(m.eip + off);
   let s = `case ${m.eip}: {\n`;
-  // The page must still map where the block was decoded from (checked once per call and page; a
-  // translation change ends the region at the next block boundary, so the check stays good).
-  for (const [lp, pp, bit] of m.checks) {
-    const test = `{ const t = tlb[${lp}]; if ((t & -4096) !== ${pp << 12} || (t & rM) !== rB) break L; }`;
-    s += bit ? `if ((vp & ${bit}) === 0) { ${test} vp |= ${bit}; }\n` : `${test}\n`;
+  // The next page must still map where the block's tail was decoded from (checked once per call,
+  // as entry checks the region's own page; a translation change ends the region at the next block
+  // boundary, so the check stays good).
+  if (m.next !== null) {
+    const [lp, pp] = m.next;
+    s += `if (vp === 0) { const t = tlb[${lp}]; if ((t & -4096) !== ${pp << 12} || (t & rM) !== rB) break L; vp = 1; }\n`;
   }
   // A block runs only when it fits in the budget (runs end exactly at their limit; the dispatcher
   // interprets a block that does not fit).
@@ -654,20 +660,20 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
  */
 function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: number; pp: number } {
   const csb = cpu.segBase[Seg.CS]!;
-  const wrap = root.code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff;
+  const wrap = eipWrap(root.code32);
   const blockAt = (e: number): Block | undefined => {
     const lin = (csb + e) | 0, t = cpu.tlb[lin >>> 12]!;
     if ((t & cpu.rBit) === 0) return undefined;
     const phys = ((t & -4096) | (lin & 4095)) >>> 0;
     return cpu.blockAt((phys >>> 12) * 4 + root.mode, phys & 4095);
   };
-  // Blocks of the root's page only. The switch and the page checks would take blocks from any page,
-  // but measured on kernel-heavy guest work (pipes, context switches), regions spanning pages ran
-  // 2-3x slower: their many paths not yet taken when the engine optimizes the function each cost a
-  // deoptimization later (hundreds per second), and whole regions die with any one page's code.
+  // Blocks of the root's page only. Measured on kernel-heavy guest work (pipes, context switches),
+  // regions that took blocks from any page (each checking its own page) ran 2-3x slower: their many
+  // paths not yet taken when the engine optimizes the function each cost a deoptimization later
+  // (hundreds per second), and whole regions die with any one page's code.
   const rootSlot = Math.floor(root.key / 4096), rootLp = ((csb + eip) | 0) >>> 12;
   const seen = new Set<number>([eip]);
-  const list: Member[] = [{ b: root, eip, checks: [] }];
+  const list: Member[] = [{ b: root, eip, next: null }];
   let insns = root.insns.length;
   for (let q = 0; q < list.length && list.length < MAX_BLOCKS; q++) {
     const { b, eip: at } = list[q]!;
@@ -679,20 +685,11 @@ function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: numb
       const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
       if (nb === undefined || Math.floor(nb.key / 4096) !== rootSlot || ((csb + t) | 0) >>> 12 !== rootLp || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
-      seen.add(t); list.push({ b: nb, eip: t, checks: [] }); insns += nb.insns.length;
+      seen.add(t); list.push({ b: nb, eip: t, next: null }); insns += nb.insns.length;
     }
   }
-  // Page checks for the pages a block reaches into besides the root's (checked at entry): one
-  // validity bit per distinct linear page (31 fit in the local bit set).
-  const bits = new Map<number, number>();
-  for (const m of list) {
-    m.b.pages.forEach((pp, j) => {
-      const lp = (rootLp + j) & 0xfffff;
-      if (j === 0) return;
-      if (!bits.has(lp)) bits.set(lp, bits.size < 31 ? 1 << bits.size : 0);
-      m.checks.push([lp, pp, bits.get(lp)!]);
-    });
-  }
+  // A block ends at its page's end, so only its last instruction can reach into the next page.
+  for (const m of list) if (m.b.pages.length > 1) m.next = [(rootLp + 1) & 0xfffff, m.b.pages[1]!];
   return { list, lp: rootLp, pp: root.pages[0]! };
 }
 

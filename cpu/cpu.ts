@@ -985,9 +985,10 @@ export class CPU {
     let next = block.s1;
     // A zero entry (flushed) fails the permission test, so it never matches a stale link.
     const ok = (e & this.rBit) !== 0 && (eip >>> 0) <= this.segLimit[Seg.CS]!;
-    if (!(ok && next !== null && block.s1Lin === lin && block.s1Tlb === e && next.valid && next.mode === this.decodeMode())) {
+    const mode = this.decodeMode();
+    if (!(ok && next !== null && block.s1Lin === lin && block.s1Tlb === e && next.valid && next.mode === mode)) {
       next = block.s2;
-      if (!(ok && next !== null && block.s2Lin === lin && block.s2Tlb === e && next.valid && next.mode === this.decodeMode())) {
+      if (!(ok && next !== null && block.s2Lin === lin && block.s2Tlb === e && next.valid && next.mode === mode)) {
         try {
           next = this.fetchBlock();
         } catch (err) {
