@@ -8,11 +8,11 @@ import { loadMultiboot } from '../firmware/multiboot.js';
 
 export interface Ts86Run { ms: number; instructions: number; exit: number | null; output: string }
 
-export function runTs86(kernel: Uint8Array, maxInstructions = 20_000_000_000, compileThreshold?: number): Ts86Run {
+export function runTs86(kernel: Uint8Array, maxInstructions = 20_000_000_000, compileThreshold?: number, backEnd?: 'wasm' | 'js'): Ts86Run {
   const mem = new PhysicalMemory(64 << 20);
   const io = new IoBus();
   const clock = new Clock('virtual');
-  const cpu = new CPU({ mem, io, clock, compileThreshold });
+  const cpu = new CPU({ mem, io, clock, compileThreshold, backEnd });
   let output = '';
   let exit: number | null = null;
   io.register(0xe9, 1, { read: () => 0xe9, write: (_p, _s, v) => { output += String.fromCharCode(v & 0xff); } }, 'debugcon');

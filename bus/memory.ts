@@ -4,6 +4,10 @@
  * RAM is one flat Uint8Array so the CPU's TLB fast path can index it directly. Every other page
  * kind goes through `read`/`write`. The page-kind table and the code-page bitmap are shared with
  * the CPU, which tracks which RAM pages hold decoded instructions.
+ *
+ * RAM, the code-page bitmap and an area for the CPU core's own tables (`CORE_AREA_BYTES` at
+ * `coreBase`) share one buffer, a WebAssembly.Memory where the engine has one: compiled code then
+ * reaches all of them at fixed offsets of a single memory.
  */
 import type { AccessSize } from './io.js';
 import { IoEventFdTable, type IoEventFdOptions } from '../channels/ioeventfd.js';
@@ -18,6 +22,9 @@ export const enum PageKind { Unmapped = 0, Ram = 1, Rom = 2, Mmio = 3 }
 
 const PAGE_SHIFT = 12;
 const PAGES = 1 << 20;
+/** Bytes after the code-page bitmap reserved for the CPU core (its TLB and register file). */
+export const CORE_AREA_BYTES = (4 << 20) + 0x10000;
+const WASM_PAGE = 0x10000;
 
 interface Region { base: number; length: number; handler: MmioHandler; name: string }
 
@@ -30,7 +37,13 @@ export class PhysicalMemory {
   private readonly pageRegion = new Uint16Array(PAGES);
   private readonly regions: (Region | undefined)[] = [undefined];
   /** Non-zero for RAM pages that hold decoded code; writes to them call `onCodeWrite`. */
-  readonly codePages = new Uint8Array(PAGES);
+  readonly codePages: Uint8Array;
+  /** The buffer's WebAssembly.Memory, or null where the engine has no WebAssembly. */
+  readonly memory: WebAssembly.Memory | null;
+  /** RAM is in a SharedArrayBuffer (device models in workers can reach it). */
+  readonly shared: boolean;
+  /** Byte offset of the CPU core's area (CORE_AREA_BYTES) in `ram.buffer`; the bitmap sits just before it. */
+  readonly coreBase: number;
   /** Set by the CPU: called before RAM in a code page is modified through this object. */
   onCodeWrite: (physAddr: number, length: number) => void = () => {};
   private readonly eventFds = new IoEventFdTable(0x100000000);
@@ -38,8 +51,13 @@ export class PhysicalMemory {
   constructor(ramSize: number, opts: { shared?: boolean } = {}) {
     if (ramSize <= 0 || ramSize % 4096 !== 0 || ramSize > 0x80000000) throw new RangeError(`RAM size ${ramSize} must be a positive multiple of 4 KiB, at most 2 GiB`);
     this.ramSize = ramSize;
-    const buf = opts.shared ? new SharedArrayBuffer(ramSize) : new ArrayBuffer(ramSize);
-    this.ram = new Uint8Array(buf);
+    const total = Math.ceil((ramSize + PAGES + CORE_AREA_BYTES) / WASM_PAGE) * WASM_PAGE;
+    this.shared = opts.shared === true;
+    this.memory = wasmMemory(total, this.shared);
+    const buf = this.memory?.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
+    this.ram = new Uint8Array(buf, 0, ramSize);
+    this.codePages = new Uint8Array(buf, ramSize, PAGES);
+    this.coreBase = ramSize + PAGES;
     this.pageKind.fill(PageKind.Ram, 0, ramSize >>> PAGE_SHIFT);
   }
 
@@ -170,4 +188,11 @@ export class PhysicalMemory {
   regionName(addr: number): string | undefined {
     return this.regions[this.pageRegion[addr >>> PAGE_SHIFT]!]?.name;
   }
+}
+
+/** A fixed-size WebAssembly.Memory of `bytes`, or null where WebAssembly is missing or refuses it. */
+function wasmMemory(bytes: number, shared: boolean): WebAssembly.Memory | null {
+  if (typeof WebAssembly !== 'object') return null;
+  const pages = bytes / WASM_PAGE;
+  try { return new WebAssembly.Memory({ initial: pages, maximum: pages, shared }); } catch { return null; }
 }

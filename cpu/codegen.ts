@@ -15,12 +15,16 @@
  * faulting instruction; code writes, translation and CS changes end the region at the next block
  * boundary (or at once when they hit the running block), as they end the interpreter's chaining.
  * Without `new Function` (a strict CSP) every block stays interpreted.
+ *
+ * This file collects regions, analyses their flags and holds the JS back end; 32-bit regions go to
+ * the WebAssembly back end (codegen-wasm.ts) wherever the engine compiles WebAssembly.
  */
 import type { CPU } from './cpu.js';
 import type { Block, Handler, Insn } from './decode.js';
 import { FAULT, Seg } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
+import { compileWasmRegion } from './codegen-wasm.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
@@ -47,15 +51,22 @@ export interface Region {
  */
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
-/** Executions after which a block is compiled into a region. */
-export const HOT_BLOCK = 50_000;
+/** Executions after which a block is compiled into a region: JS back end, WebAssembly back end. */
+export const HOT_BLOCK = 50_000, WARM_BLOCK = 1000;
 /** Most blocks / instructions in one region (bounds compile time and function size). */
 const MAX_BLOCKS = 32, MAX_INSNS = 200;
 
 let available = true;
+/** Cleared when the engine refuses to compile WebAssembly (a CSP without wasm-unsafe-eval). */
+let wasmAvailable = true;
 
-/** Counters for the profile mode (scripts/profile.mjs). */
-export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, sourceBytes: 0, handlerCalls: new Map<string, number>() };
+/** Counters for the profile mode (scripts/profile-host.mjs); `bytes` of JS source or WebAssembly. */
+export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, bytes: 0, handlerCalls: new Map<string, number>() };
+
+function countHandlerCall(ins: Insn): void {
+  const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
+  codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
+}
 
 // ---------------------------------------------------------------- pure helpers the generated code calls
 
@@ -588,7 +599,7 @@ const eipWrap = (code32: boolean) => (code32 ? (x: number) => x | 0 : (x: number
  * A block of a region, at the EIP it was compiled for; a block straddling into the next linear
  * page also names the physical page that one must map to.
  */
-interface Member { b: Block; eip: number; next: [number, number] | null }
+export interface Member { b: Block; eip: number; next: [number, number] | null }
 
 /** Emits the code of one block (a `case` of the region's switch). */
 function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string {
@@ -640,8 +651,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
     }
     // Handler call: the CPU state is current while it runs.
     const h = em.bind(`h${bi}_${k}`, ins.fn), i = em.bind(`i${bi}_${k}`, ins);
-    const hn = `${ins.fn.name || 'anonymous'}/${ins.opcode.toString(16)}`;
-    codegenStats.handlerCalls.set(hn, (codegenStats.handlerCalls.get(hn) ?? 0) + 1);
+    countHandlerCall(ins);
     s += `${WRITE_BACK} c.eip = ${en}; c.instructions = i0 + n + ${k}; f = ${k}; fe = ${st}; call(c, ${h}, ${i}); ${RELOAD} if (c.pendingFault) break L;`;
     s += ` if (c.codeDirty) { c.codeDirty = false; lim = -1; if (!BL[${bi}].valid) c.exitBlock = true; } if (c.chainEpoch !== ep) lim = -1;`;
     s += ` if (c.exitBlock) { n += ${k + 1}; keep = 1; break L; }\n`;
@@ -699,6 +709,16 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   const t0 = performance.now();
   const { list: members, lp, pp } = collect(cpu, root, eip);
   const blocks = members.map((m) => m.b);
+  if (root.code32 && cpu.backEnd === 'wasm' && cpu.mem.memory !== null && wasmAvailable) {
+    const r = compileWasmRegion(cpu, members, lp, pp, (b) => deadFlags(b.insns));
+    if (r !== null) {
+      for (const ins of r.handlerCalls) countHandlerCall(ins);
+      // No warm-up budgets: WebAssembly code is not speculatively optimized.
+      attach({ fn: r.fn, blocks, calls: REGION_WARMUP }, t0, r.bytes);
+      return;
+    }
+    wasmAvailable = false;
+  }
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
   let cases = '';
@@ -737,10 +757,14 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
     if (e instanceof EvalError) { available = false; return; }
     throw e;
   }
-  const region: Region = { fn, blocks, calls: 0 };
-  codegenStats.regions++; codegenStats.blocks += blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.sourceBytes += body.length;
-  for (const b of blocks) codegenStats.instructions += b.insns.length;
-  for (const b of blocks) {
+  attach({ fn, blocks, calls: 0 }, t0, body.length);
+}
+
+/** Counts a compiled region and attaches it to its blocks. */
+function attach(region: Region, t0: number, bytes: number): void {
+  codegenStats.regions++; codegenStats.blocks += region.blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.bytes += bytes;
+  for (const b of region.blocks) {
+    codegenStats.instructions += b.insns.length;
     b.region = region;
     (b.inRegions ??= []).push(region);
   }

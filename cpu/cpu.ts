@@ -12,7 +12,8 @@ import { X87 } from './fpu/x87.js';
 import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
 import { CodeCache } from './code-cache.js';
-import { compileRegion, HOT_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
+import { compileRegion, HOT_BLOCK, WARM_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
+import { STATE_SLOTS } from './codegen-wasm.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 
@@ -52,6 +53,12 @@ export const TLB_SLOW = 16;
 export const TLB_GLOBAL = 32;
 const TLB_LIST_MAX = 8192;
 
+/**
+ * Byte offsets in the memory's core area (bus/memory.ts CORE_AREA_BYTES): the TLB, the registers,
+ * and the state area WebAssembly regions exchange lazy flags and exits through (codegen-wasm.ts).
+ */
+export const CORE = { tlb: 0, regs: 4 << 20, state: (4 << 20) + 64 } as const;
+
 export const CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20, CR0_WP = 0x10000, CR0_AM = 0x40000, CR0_NW = 0x20000000, CR0_CD = 0x40000000, CR0_PG = 0x80000000 | 0;
 export const CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200;
 
@@ -66,9 +73,12 @@ export class CPU {
   /** Physical pages holding decoded code (a write there invalidates blocks). */
   readonly codePages: Uint8Array;
 
-  readonly regs = new Int32Array(8);
-  readonly r16 = new Uint16Array(this.regs.buffer);
-  readonly r8 = new Uint8Array(this.regs.buffer);
+  /** In the memory's core area (CORE at mem.coreBase), beside the TLB: compiled code reaches both by offset. */
+  readonly regs: Int32Array;
+  readonly r16: Uint16Array;
+  readonly r8: Uint8Array;
+  /** The state area of compiled WebAssembly regions (codegen-wasm.ts). */
+  readonly wasmState: Int32Array;
   /** Offset in CS, kept as an int32 (read it with `>>> 0`): a double here would allocate per instruction. */
   eip = 0;
 
@@ -107,8 +117,8 @@ export class CPU {
   readonly msr = new MsrState();
   readonly fpu: X87;
 
-  // TLB: one entry per 4 KiB linear page.
-  readonly tlb = new Int32Array(1 << 20);
+  // TLB: one entry per 4 KiB linear page (in the memory's core area).
+  readonly tlb: Int32Array;
   private readonly tlbList = new Int32Array(TLB_LIST_MAX);
   private tlbCount = 0;
   private tlbOverflow = false;
@@ -181,8 +191,12 @@ export class CPU {
   /** Executions after which a block is compiled; 0 compiles every block when it is decoded. */
   readonly compileThreshold: number;
 
-  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number }) {
-    this.compileThreshold = opts.compileThreshold ?? HOT_BLOCK;
+  /** The code generator's back end for 32-bit code: 'wasm' where the engine allows it, else 'js'. */
+  readonly backEnd: 'wasm' | 'js';
+
+  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js' }) {
+    this.backEnd = opts.backEnd ?? (opts.mem.memory !== null ? 'wasm' : 'js');
+    this.compileThreshold = opts.compileThreshold ?? (this.backEnd === 'wasm' ? WARM_BLOCK : HOT_BLOCK);
     this.mem = opts.mem;
     this.io = opts.io;
     this.clock = opts.clock;
@@ -190,6 +204,12 @@ export class CPU {
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.ramView = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
     this.codePages = opts.mem.codePages;
+    const buf = this.ram.buffer, core = opts.mem.coreBase;
+    this.tlb = new Int32Array(buf, core + CORE.tlb, 1 << 20);
+    this.regs = new Int32Array(buf, core + CORE.regs, 8);
+    this.r16 = new Uint16Array(buf, core + CORE.regs, 16);
+    this.r8 = new Uint8Array(buf, core + CORE.regs, 32);
+    this.wasmState = new Int32Array(buf, core + CORE.state, STATE_SLOTS);
     this.blocks = new CodeCache(this.ram.byteLength);
     opts.clock.attachInstructionCounter(() => this.retired(), (n) => this.stopAt(n));
     opts.mem.onCodeWrite = (addr, len) => this.invalidateCode(addr, len);

@@ -54,6 +54,8 @@ export interface MachineOptions {
   onPost?: (code: number) => void;
   /** Runs of a block before its code is compiled (cpu/codegen.ts); Infinity = interpreter only. */
   compileThreshold?: number;
+  /** The code generator's back end (default: WebAssembly where the engine has it). */
+  backEnd?: 'wasm' | 'js';
 }
 
 /** Why a ROM image cannot be mapped at the reset vector, or null when it can. */
@@ -116,7 +118,7 @@ export class Machine {
     this.mem.unmap(0xa0000, 0x20000);
     this.clock = new Clock(opts.clock ?? 'realtime');
     this.epochMs = opts.epochMs ?? (this.clock.mode === 'virtual' ? VIRTUAL_EPOCH_MS : Date.now());
-    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock, compileThreshold: opts.compileThreshold });
+    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock, compileThreshold: opts.compileThreshold, backEnd: opts.backEnd });
     cpu.onShutdown = (reason) => { this.shutdownReason = `guest ${reason}: the machine stopped`; };
 
     this.chips = createInterruptControllers({

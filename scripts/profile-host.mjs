@@ -1,14 +1,15 @@
 // `npm run profile:host`: where ts86's host time goes, beside `npm run profile` (profile-boot.mjs,
 // where the guest's instructions go).
 //
-//   node scripts/profile-host.mjs [--boot | --run 'CMD' | --bench int|mem|rep] [--threshold N] [--top N] [--cpuprofile FILE]
+//   node scripts/profile-host.mjs [--boot | --run 'CMD' | --bench int|mem|rep] [--threshold N] [--backend wasm|js] [--top N] [--cpuprofile FILE]
 //
 // --boot (default) boots the default guest to its ready line under the virtual clock; --run CMD
 // boots it unprofiled, then profiles one shell command typed into it (for example
 // --run 'seq 1 20000 | sort -r | md5sum'); --bench NAME runs a benchmark kernel from bench/. Prints the host functions with the most self time (V8's
 // sampling profiler; generated code shows as "region") and the code generator's counters: regions,
 // size, time spent generating, and the instructions it left to interpreter handlers.
-// --threshold sets the compile threshold (Infinity: interpreter only); --cpuprofile also writes
+// --threshold sets the compile threshold (Infinity: interpreter only); --backend picks the code
+// generator's back end (default: WebAssembly); --cpuprofile also writes
 // the raw profile for Chrome DevTools.
 import { Session } from 'node:inspector/promises';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -25,6 +26,8 @@ const command = arg('run', null);
 const top = Number(arg('top', '25'));
 const threshold = arg('threshold', null) === null ? undefined : Number(arg('threshold'));
 if (threshold !== undefined && !(threshold >= 0)) { console.error('profile-host: --threshold wants a number >= 0 or Infinity'); process.exit(2); }
+const backEnd = arg('backend', undefined);
+if (backEnd !== undefined && backEnd !== 'wasm' && backEnd !== 'js') { console.error('profile-host: --backend wants wasm or js'); process.exit(2); }
 
 mkdirSync(CACHE, { recursive: true });
 const esbuild = await import('esbuild');
@@ -52,7 +55,7 @@ if (!bench) {
   const onReady = readyWatcher(() => { ready = true; });
   const m = new Machine({
     clock: 'virtual', kernel: new Uint8Array(readFileSync(guest.kernel)), initrd: new Uint8Array(readFileSync(guest.initrd)),
-    compileThreshold: threshold,
+    compileThreshold: threshold, backEnd,
     onSerial: (b) => { onReady(b); if (command !== null) out += String.fromCharCode(b); },
   });
   /** Runs the machine until `done()`; a guest that stops first ends the profile. */
@@ -84,7 +87,7 @@ if (!bench) {
   const out = join(CACHE, `${bench}.bin`);
   const r = spawnSync('nasm', ['-f', 'bin', `-I${join(ROOT, 'bench')}/`, '-o', out, join(ROOT, 'bench', `${bench}.asm`)], { encoding: 'utf8' });
   if (r.status !== 0) { console.error(`profile-host: cannot assemble bench/${bench}.asm: ${r.stderr || r.error}`); process.exit(2); }
-  const res = runTs86(new Uint8Array(readFileSync(out)), undefined, threshold);
+  const res = runTs86(new Uint8Array(readFileSync(out)), undefined, threshold, backEnd);
   report.push(`bench ${bench}: ${res.instructions.toLocaleString('en-US')} instructions in ${(res.ms / 1000).toFixed(2)} s (${(res.instructions / res.ms / 1000).toFixed(1)} MIPS)`);
 }
 const { profile } = await session.post('Profiler.stop');
@@ -108,5 +111,5 @@ console.log(`\nhost self time, top ${top} of ${(total / 1000).toFixed(0)} ms (ge
 for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
 const s = codegenStats;
 const calls = [...s.handlerCalls].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${v}`).join(', ');
-console.log(`\ncode generator: ${s.regions} regions, ${s.blocks} blocks, ${s.instructions} instructions, ${(s.sourceBytes / 1024).toFixed(0)} KiB of JS, ${s.ms.toFixed(0)} ms generating`);
+console.log(`\ncode generator: ${s.regions} regions, ${s.blocks} blocks, ${s.instructions} instructions, ${(s.bytes / 1024).toFixed(0)} KiB generated, ${s.ms.toFixed(0)} ms generating`);
 console.log(`  instructions compiled as handler calls (handler/opcode, sites): ${calls}`);

@@ -37,7 +37,7 @@ export class DmaRam {
     const end = addr + length;
     if (addr < 0 || length < 0 || end > this.size) return false;
     const last = (Math.max(end, addr + 1) - 1) >>> 12;
-    for (let p = addr >>> 12; p <= last; p++) if (this.ramPages[p] === 0) return false;
+    for (let p = addr >>> 12; p <= last; p++) if (this.ramPages[p] !== 1) return false;
     return true;
   }
 }

@@ -29,7 +29,9 @@ export const DEFAULT_MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 
 /** Everything a worker needs to run the data path (postMessage-safe). */
 export interface RemoteDataPath {
+  /** Guest RAM is the first `ramSize` bytes of `ram` (the CPU's tables follow it in the same buffer). */
   ram: SharedArrayBuffer;
+  ramSize: number;
   ramPages: SharedArrayBuffer;
   dirty: SharedArrayBuffer;
   block: SharedArrayBuffer;
@@ -76,7 +78,7 @@ export class VirtioNet {
       this.dirty = new SharedDirtyPages(o.mem.ramSize);
       const d = (x: SharedEventChannel) => x.descriptor;
       this.remote = {
-        ram: o.mem.ram.buffer, ramPages: ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, true).buffer as SharedArrayBuffer,
+        ram: o.mem.ram.buffer, ramSize: o.mem.ramSize, ramPages: ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, true).buffer as SharedArrayBuffer,
         dirty: this.dirty.buffer, block: this.block.buffer as SharedArrayBuffer,
         kick: c.kick.map(d), vectors: c.vectors.map(d), intx: d(c.intx), control: d(c.control), needsReset: d(c.needsReset),
       };
@@ -120,7 +122,7 @@ export function remoteDataPath(d: RemoteDataPath, backend: NetBackend, log?: Log
   const from = (x: ChannelDescriptor): EventChannel => SharedEventChannel.from(x);
   const channels: DataPathChannels = { kick: d.kick.map(from), vectors: d.vectors.map(from), intx: from(d.intx), control: from(d.control), needsReset: from(d.needsReset) };
   if (channels.kick.length !== NUM_QUEUES || channels.vectors.length !== MSIX_VECTORS) throw new Error('virtio-net: descriptor has the wrong number of queues or vectors');
-  const ram = new DmaRam(new Uint8Array(d.ram), new Uint8Array(d.ramPages), new SharedDirtyPages(d.ram.byteLength, d.dirty));
+  const ram = new DmaRam(new Uint8Array(d.ram, 0, d.ramSize), new Uint8Array(d.ramPages), new SharedDirtyPages(d.ramSize, d.dirty));
   const dataPath = new VirtioNetDataPath(ram, new Int32Array(d.block), channels, backend, log);
   return { dataPath, waitSet: new WaitSet([...channels.kick, channels.control]) };
 }

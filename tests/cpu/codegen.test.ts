@@ -173,9 +173,9 @@ function program(seed: number): Program {
 }
 
 /** A flat ring-0 machine with paging (identity map, one not-present and one read-only page) and an IDT whose handlers halt. */
-function machine(p: Program, compileThreshold: number): CPU {
+function machine(p: Program, compileThreshold: number, backEnd?: 'wasm' | 'js'): CPU {
   const mem = new PhysicalMemory(RAM);
-  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold });
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold, backEnd });
   const d = new DataView(mem.ram.buffer);
   writeFlatTables(mem.ram, GDT, IDT, HANDLERS);
   d.setUint32(PD, PT | 3, true);
@@ -207,18 +207,19 @@ test('compiled regions match the interpreter, slice by slice, on random programs
   for (let k = 0; k < PROGRAMS; k++) {
     const seed = (SEED * 1000003 + k) >>> 0;
     const p = program(seed);
-    const cpus = [machine(p, Infinity), machine(p, 0), machine(p, 3)];
+    // Both back ends (WebAssembly, the default, and JS), compiling at once and after a few runs.
+    const cpus = [machine(p, Infinity), machine(p, 0), machine(p, 3), machine(p, 0, 'js'), machine(p, 3, 'js')];
     const slices = rng(seed ^ 0x5eed);
     while (!cpus[0]!.halted && cpus[0]!.instructions < BUDGET) {
       const n = 1 + Math.floor(slices() * (slices() < 0.5 ? 8 : 400));
       for (const c of cpus) c.run(n);
       const want = state(cpus[0]!);
-      for (const c of cpus.slice(1)) assert.is(state(c), want, `program ${seed} (SEED=${SEED}, #${k}), threshold ${c.compileThreshold}`);
+      for (const c of cpus.slice(1)) assert.is(state(c), want, `program ${seed} (SEED=${SEED}, #${k}), ${c.backEnd} threshold ${c.compileThreshold}`);
     }
     const ram = cpus.map((c) => c.mem.ram);
     for (const c of cpus.slice(1)) {
       for (const [lo, hi] of [[CODE, CODE + p.main.length], [DATA, DATA + 0x8000], [STACK - 0x4000, STACK + 0x100]] as const) {
-        for (let a = lo; a < hi; a++) if (c.mem.ram[a] !== ram[0]![a]) assert.unreachable(`program ${seed}: RAM at ${a.toString(16)} differs (threshold ${c.compileThreshold})`);
+        for (let a = lo; a < hi; a++) if (c.mem.ram[a] !== ram[0]![a]) assert.unreachable(`program ${seed}: RAM at ${a.toString(16)} differs (${c.backEnd} threshold ${c.compileThreshold})`);
       }
     }
     total += cpus[0]!.instructions;

@@ -1,0 +1,806 @@
+/**
+ * The WebAssembly back end of the region code generator (codegen.ts collects the region and says
+ * what each instruction reads and writes; this file turns it into one module per region).
+ *
+ * Why WebAssembly for warm code: the engine compiles a module to machine code at once (a baseline
+ * compiler, then an optimizing one in the background) and never speculates, so a region pays off
+ * after a few hundred runs of its blocks. A JS region first runs in the engine's bytecode
+ * interpreter and deoptimizes at every path that had not run when it was optimized, which is why
+ * JS regions only pay off on hot loops (cpu/README.md has the figures).
+ *
+ * Guest RAM, the TLB, the code-page map and the registers are in the WebAssembly.Memory of
+ * `PhysicalMemory` (bus/memory.ts) at fixed offsets, so compiled code reads and writes them
+ * directly; the lazy-flag state and the segment windows travel through a small state area there.
+ * The region's structure, exits and exactness rules are those of the JS back end: registers and
+ * flags in locals, written back at exits and around handler calls; the TLB fast path inline with a
+ * side exit (the interpreter finishes the block) for everything else; a block runs only when it
+ * fits in the budget; handler faults come back as -2 with EIP and the count of the faulting
+ * instruction.
+ */
+import type { CPU } from './cpu.js';
+import type { Block, Handler, Insn } from './decode.js';
+import { CORE, FAULT, Seg } from './cpu.js';
+import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
+import * as O from './ops.js';
+import { ARITH, CF, DF, Lazy, OF, PF, AF, SF, ZF } from './flags.js';
+import {
+  Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
+  moduleBytes, mul, mulOverflows, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
+} from './wasm-module.js';
+import type { Member, Region } from './codegen.js';
+
+/** The state area (Int32Array indices at CORE.state): lazy flags, EIP and exit codes, TLB masks, segment windows. */
+const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, RB, RM, WB, WM, Seg0 }
+/** Int32 slots of the state area. */
+export const STATE_SLOTS = S.Seg0 + 3 * 6;
+
+// Locals: the two parameters, then the guest state, then per-instruction temporaries.
+const LIM = 0, PC = 1, R0 = 2, FL = 10, LM = 11, LK = 12, LA = 13, LB = 14, LR = 15, LT = 16;
+const N = 17, BI = 18, XO = 19, KEEP = 20, VP = 21, RB = 22, RM = 23, WB = 24, WM = 25, TMP = 26;
+// Functions: the imported handler call, the region itself, flag materialization.
+const F_CALL = 0, F_MAT = 2;
+
+const reg = (r: number): Ex => get(R0 + r);
+const not = (x: Ex): Ex => xor(x, k32(-1));
+const bool = (x: Ex): Ex => ne(x, k32(0));
+const bit = (x: Ex, b: number): Ex => and(shrU(x, k32(b)), k32(1));
+
+// ---------------------------------------------------------------- flags
+
+/** The flag producer of the instructions emitted so far in this block, when known statically. */
+const enum Known { None, Mat, Add, Sub, AddC, SubC, Logic, IncDec }
+interface FlagState { k: Known; top: number }
+const UNKNOWN: FlagState = { k: Known.None, top: 31 };
+const MAT: FlagState = { k: Known.Mat, top: 31 };
+
+const zfOf = (t: number): Ex => eqz(shl(get(LR), k32(31 - t)));
+const sfOf = (t: number): Ex => bit(get(LR), t);
+/** PF: an even number of one bits in the result's low byte. */
+const pfOf = (): Ex => xor(and(popcnt(and(get(LR), k32(255))), k32(1)), k32(1));
+const addCarry = (): Ex => shrU(or(and(get(LA), get(LB)), and(xor(get(LA), get(LB)), not(get(LR)))), k32(31));
+const subCarry = (): Ex => shrU(or(and(not(get(LA)), get(LB)), and(not(xor(get(LA), get(LB))), get(LR))), k32(31));
+
+/** 0/1 value of EFLAGS bit `b` in state `s` (never Known.None: materialize first). */
+function flagBit(b: number, s: FlagState): Ex {
+  const t = s.top;
+  const inFl = bool(and(get(FL), k32(b)));
+  switch (s.k) {
+    case Known.Mat: return inFl;
+    case Known.Logic: return b === CF || b === OF ? k32(0) : b === ZF ? zfOf(t) : b === SF ? sfOf(t) : pfOf();
+    default: {
+      if (b === ZF) return zfOf(t);
+      if (b === SF) return sfOf(t);
+      if (b === PF) return pfOf();
+      const addK = s.k === Known.Add || s.k === Known.AddC;
+      if (b === CF) {
+        if (s.k === Known.IncDec) return inFl;
+        if (s.k === Known.Add) return ltU(get(LR), get(LA));
+        if (s.k === Known.Sub) return ltU(get(LA), get(LB));
+        return addK ? addCarry() : subCarry();
+      }
+      return addK ? shrU(and(xor(get(LA), get(LR)), xor(get(LB), get(LR))), k32(31)) : shrU(and(xor(get(LA), get(LB)), xor(get(LA), get(LR))), k32(31));
+    }
+  }
+}
+
+/** 0/1 value of condition code `cc` (Jcc/SETcc/CMOVcc low nibble). */
+function cond(cc: number, s: FlagState): Ex {
+  if (s.k === Known.Sub) {
+    const a = get(LA), b = get(LB);
+    switch (cc) {
+      case 2: return ltU(a, b); case 3: return geU(a, b); case 4: return eq(a, b); case 5: return ne(a, b);
+      case 6: return leU(a, b); case 7: return gtU(a, b); case 12: return ltS(a, b); case 13: return geS(a, b);
+      case 14: return leS(a, b); case 15: return gtS(a, b);
+    }
+  }
+  if (s.k === Known.Logic && s.top === 31) {
+    const r = get(LR);
+    switch (cc) { case 12: return ltS(r, k32(0)); case 13: return geS(r, k32(0)); case 14: return leS(r, k32(0)); case 15: return gtS(r, k32(0)); }
+  }
+  const f = (b: number) => flagBit(b, s);
+  let e: Ex;
+  switch (cc >> 1) {
+    case 0: e = f(OF); break;
+    case 1: e = f(CF); break;
+    case 2: e = f(ZF); break;
+    case 3: e = or(f(CF), f(ZF)); break;
+    case 4: e = f(SF); break;
+    case 5: e = f(PF); break;
+    case 6: e = ne(f(SF), f(OF)); break;
+    default: e = or(f(ZF), ne(f(SF), f(OF))); break;
+  }
+  return cc & 1 ? eqz(e) : e;
+}
+
+/** Flags a state can answer without materializing: INC/DEC's OF needs its kind, so it materializes. */
+const needsMat = (s: FlagState, reads: number): boolean => s.k === Known.None || (s.k === Known.IncDec && (reads & OF) !== 0);
+
+/** The module-internal function materializing EFLAGS from the lazy state (CPU.getEflags). */
+function matFunction(): Code {
+  // Parameters as the locals FL..LT minus their offset: fl lm lk la lb lr lt, then f.
+  const c = new Code(7);
+  c.ensureLocals(8);
+  const [fl, lm, lk, la, lb, lr, lt, f] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const has = (b: number) => bool(and(get(lm), k32(b)));
+  c.if(eqz(get(lm))); c.ret(get(fl)); c.end();
+  c.set(f, and(get(fl), not(get(lm))));
+  const isAdd = eqz(get(lk));
+  const carry = select(or(and(get(la), get(lb)), and(xor(get(la), get(lb)), not(get(lr)))),
+    or(and(not(get(la)), get(lb)), and(not(xor(get(la), get(lb))), get(lr))), isAdd);
+  const over = select(and(xor(get(la), get(lr)), xor(get(lb), get(lr))), and(xor(get(la), get(lb)), xor(get(la), get(lr))), isAdd);
+  c.if(has(CF)); c.set(f, or(get(f), and(shrU(carry, get(lt)), k32(1)))); c.end();
+  c.if(has(PF)); c.set(f, or(get(f), shl(xor(and(popcnt(and(get(lr), k32(255))), k32(1)), k32(1)), k32(2)))); c.end();
+  c.if(has(AF)); c.set(f, or(get(f), and(xor(xor(get(la), get(lb)), get(lr)), k32(AF)))); c.end();
+  c.if(has(ZF)); c.set(f, or(get(f), shl(eqz(shl(get(lr), sub(k32(31), get(lt)))), k32(6)))); c.end();
+  c.if(has(SF)); c.set(f, or(get(f), shl(and(shrU(get(lr), get(lt)), k32(1)), k32(7)))); c.end();
+  c.if(has(OF)); c.set(f, or(get(f), shl(and(shrU(over, get(lt)), k32(1)), k32(11)))); c.end();
+  c.ret(get(f));
+  return c;
+}
+
+// ---------------------------------------------------------------- the emitter
+
+const TOP = [0, 7, 15, 0, 31];
+
+interface Site { fn: Handler; ins: Insn; en: number; st: number; k: number; bi: number }
+
+class Emitter {
+  readonly code = new Code(2);
+  /** Segments needing flat read+write windows (entry guard), and those checked per access. */
+  flatNeed = 0;
+  readonly checked = new Set<number>();
+  readonly sites: Site[] = [];
+  private tmpNext = 0;
+  private tmpMax = 0;
+  /** Side exit of the instruction being emitted: its index in the region and its EIP. */
+  exitXo = 0; exitPc = 0;
+
+  constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number) {}
+
+  tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
+  resetTmps(): void { this.tmpNext = 0; }
+  finish(): void { this.code.ensureLocals(TMP + this.tmpMax); }
+
+  st(i: S): Ex { return load32(k32(0), this.stBase + 4 * i); }
+  setSt(i: S, v: Ex): void { this.code.store32(k32(0), v, this.stBase + 4 * i); }
+
+  /** Leave the region before the current instruction; the interpreter runs the rest of its block. */
+  sideExit(): void {
+    const c = this.code;
+    c.set(XO, k32(this.exitXo)); c.set(PC, k32(this.exitPc)); c.br('out');
+  }
+
+  /** Linear address of seg:off for an access of `size` bytes, into a new local (may side-exit). */
+  lin(seg: number, off: Ex, size: number, write: boolean): number {
+    const cpu = this.cpu, c = this.code, l = this.tmp();
+    const flat = cpu.segBase[seg] === 0 && cpu.segRLo[seg] === 0 && cpu.segRHi[seg] === 0xffffffff && cpu.segWLo[seg] === 0 && cpu.segWHi[seg] === 0xffffffff;
+    if (flat && seg < 6) { this.flatNeed |= 1 << seg; c.set(l, off); return l; }
+    this.checked.add(seg);
+    const base = S.Seg0 + 3 * seg, o = this.tmp();
+    c.set(o, off);
+    const lo = this.st(base + 1), hi = this.st(base + 2);
+    let bad = or(ltU(get(o), lo), gtU(get(o), hi));
+    if (size > 1) bad = or(bad, ltU(sub(hi, get(o)), k32(size - 1)));
+    if (write) this.checked.add(seg + 8);
+    c.if(bad); this.sideExit(); c.end();
+    c.set(l, add(this.st(base), get(o)));
+    return l;
+  }
+
+  /**
+   * The RAM address of seg:off for an access of `size` bytes through the TLB fast path, into a new
+   * local; the side exit for anything else (slow page, no permission, crossing the page end).
+   */
+  private ramAddr(seg: number, off: Ex, size: number, write: boolean): number {
+    const c = this.code, l = this.lin(seg, off, size, write), e = this.tmp(), p = this.tmp();
+    c.set(e, load32(shl(shrU(get(l), k32(12)), k32(2)), this.tlbBase));
+    let ok = write ? eq(and(get(e), get(WM)), get(WB)) : eq(and(get(e), get(RM)), get(RB));
+    if (size === 4) ok = and(ok, leU(and(get(l), k32(4095)), k32(4092)));
+    if (size === 2) ok = and(ok, ne(and(get(l), k32(4095)), k32(4095)));
+    c.if(eqz(ok)); this.sideExit(); c.end();
+    c.set(p, or(and(get(e), k32(-4096)), and(get(l), k32(4095))));
+    return p;
+  }
+
+  /** Reads `size` bytes at seg:off into a new local. */
+  read(seg: number, off: Ex, size: number): number {
+    const p = this.ramAddr(seg, off, size, false), v = this.tmp(), a = get(p);
+    this.code.set(v, size === 4 ? load32(a) : size === 2 ? load16u(a) : load8u(a));
+    return v;
+  }
+
+  /** Writes `val` (size bytes) at seg:off; a page holding decoded code takes the side exit too. */
+  write(seg: number, off: Ex, size: number, val: Ex): void {
+    const c = this.code, p = this.ramAddr(seg, off, size, true);
+    c.if(load8u(shrU(get(p), k32(12)), this.cpBase)); this.sideExit(); c.end();
+    if (size === 4) c.store32(get(p), val);
+    else if (size === 2) c.store16(get(p), val);
+    else c.store8(get(p), val);
+  }
+
+  setLazy(kind: Lazy, a: Ex, b: Ex, r: Ex, top: number): void {
+    const c = this.code;
+    c.set(LK, k32(kind)); c.set(LA, a); c.set(LB, b); c.set(LR, r); c.set(LT, k32(top)); c.set(LM, k32(ARITH));
+  }
+  setLogic(r: Ex, top: number): void {
+    const c = this.code;
+    c.set(FL, and(get(FL), not(or(k32(CF | OF | AF), get(LM)))));
+    c.set(LR, r); c.set(LT, k32(top)); c.set(LA, k32(0)); c.set(LB, k32(0)); c.set(LM, k32(SF | ZF | PF));
+  }
+  /** fl = EFLAGS, lm = 0 (when the lazy state cannot answer directly). */
+  materialize(): void {
+    const c = this.code;
+    c.call(F_MAT, get(FL), get(LM), get(LK), get(LA), get(LB), get(LR), get(LT));
+    c.set(FL, []); c.set(LM, k32(0));
+  }
+  /** Makes `reads` answerable from `fs`; returns the state after. */
+  flagsFor(fs: FlagState, reads: number): FlagState {
+    if (!needsMat(fs, reads)) return fs;
+    this.materialize();
+    return MAT;
+  }
+
+  /** Registers to memory, lazy flags to the state area (before a handler call and at exit). */
+  writeBack(): void {
+    const c = this.code;
+    for (let r = 0; r < 8; r++) c.store32(k32(0), reg(r), this.regsBase + 4 * r);
+    for (let i = 0; i < 7; i++) this.setSt(S.Fl + i, get(FL + i));
+  }
+}
+
+const getReg = (size: number, r: number): Ex => (size === 4 ? reg(r) : size === 2 ? and(reg(r), k32(0xffff)) : reg8(r));
+const reg8 = (r: number): Ex => (r < 4 ? and(reg(r), k32(255)) : and(shrU(reg(r - 4), k32(8)), k32(255)));
+function setReg(c: Code, size: number, r: number, v: Ex): void {
+  if (size === 4) c.set(R0 + r, v);
+  else if (size === 2) c.set(R0 + r, or(and(reg(r), k32(-65536)), and(v, k32(0xffff))));
+  else setReg8(c, r, v);
+}
+function setReg8(c: Code, r: number, v: Ex): void {
+  if (r < 4) c.set(R0 + r, or(and(reg(r), k32(-256)), and(v, k32(255))));
+  else c.set(R0 + r - 4, or(and(reg(r - 4), k32(-65281)), shl(and(v, k32(255)), k32(8))));
+}
+
+/** The 32-bit effective address from the register locals, or null for forms left to the handler. */
+function eaEx(ins: Insn): Ex | null {
+  const d = ins.disp | 0;
+  if (ins.ea === eaDisp) return k32(d);
+  if (ins.ea === eaBase) return add(reg(ins.base), k32(d));
+  if (ins.ea === eaBaseIndex) return add(add(reg(ins.base), shl(reg(ins.index), k32(ins.scale))), k32(d));
+  if (ins.ea === eaIndex) return add(shl(reg(ins.index), k32(ins.scale)), k32(d));
+  return null;
+}
+
+/**
+ * An ALU op (ModRM reg numbering) on local a and value b into local r; returns the flag state after
+ * it and `commit`, which emits the flag update (after the store of a memory form, which may exit).
+ */
+function aluOp(em: Emitter, op: number, a: number, b: Ex, r: number, top: number, fs: FlagState): { flags: FlagState; commit: () => void } {
+  const c = em.code;
+  const wrap = (x: Ex) => (top === 31 ? x : and(x, k32(top === 7 ? 255 : 65535)));
+  const known = (k: Known): FlagState => ({ k: top === 31 ? k : Known.None, top });
+  const bt = em.tmp();
+  c.set(bt, b);
+  const lazy = (kind: Lazy) => () => em.setLazy(kind, get(a), get(bt), get(r), top);
+  switch (op) {
+    case 0: c.set(r, wrap(add(get(a), get(bt)))); return { flags: known(Known.Add), commit: lazy(Lazy.Add) };
+    case 5: case 7: c.set(r, wrap(sub(get(a), get(bt)))); return { flags: known(Known.Sub), commit: lazy(Lazy.Sub) };
+    case 1: case 4: case 6:
+      c.set(r, op === 1 ? or(get(a), get(bt)) : op === 4 ? and(get(a), get(bt)) : xor(get(a), get(bt)));
+      return { flags: { k: Known.Logic, top }, commit: () => em.setLogic(get(r), top) };
+    default: {
+      // ADC/SBB: the carry comes in from the flags as they stand.
+      const s = em.flagsFor(fs, CF);
+      const carry = flagBit(CF, s);
+      c.set(r, wrap(op === 2 ? add(add(get(a), get(bt)), carry) : sub(sub(get(a), get(bt)), carry)));
+      return { flags: known(op === 2 ? Known.AddC : Known.SubC), commit: lazy(op === 2 ? Lazy.Add : Lazy.Sub) };
+    }
+  }
+}
+
+/**
+ * Emits one instruction inline; returns the flag state after it, or null when the handler must be
+ * called (nothing emitted then).
+ */
+function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dead: boolean): FlagState | null {
+  // Memory forms are never `dead` (flagUse counts them as reading every flag: they may exit).
+  const f = ins.fn, c = em.code;
+  const ea = eaEx(ins);
+
+  // Moves and address arithmetic.
+  if (f === O.mov32RR) { c.set(R0 + ins.rm, reg(ins.reg)); return fs; }
+  if (f === O.mov32RRrev) { c.set(R0 + ins.reg, reg(ins.rm)); return fs; }
+  if (f === O.mov32RImm || (f === O.movRImmRm && ins.size === 4)) { c.set(R0 + (f === O.mov32RImm ? ins.reg : ins.rm), k32(ins.imm)); return fs; }
+  if (f === O.nop) return fs;
+  if (f === O.lea32) { if (ea === null) return null; c.set(R0 + ins.reg, ea); return fs; }
+  if (f === O.mov32RM) { if (ea === null) return null; c.set(R0 + ins.reg, get(em.read(ins.seg, ea, 4))); return fs; }
+  if (f === O.mov32MR) { if (ea === null) return null; em.write(ins.seg, ea, 4, reg(ins.reg)); return fs; }
+  if (f === O.mov32MImm) { if (ea === null) return null; em.write(ins.seg, ea, 4, k32(ins.imm)); return fs; }
+  if (f === O.movRM || f === O.movMR) {
+    if (ea === null) return null;
+    if (f === O.movRM) setReg(c, ins.size, ins.reg, get(em.read(ins.seg, ea, ins.size)));
+    else em.write(ins.seg, ea, ins.size, getReg(ins.size, ins.reg));
+    return fs;
+  }
+  if (f === O.movMImm && ins.size !== 4) { if (ea === null) return null; em.write(ins.seg, ea, ins.size, k32(ins.imm & (ins.size === 2 ? 0xffff : 255))); return fs; }
+  if (f === O.movRImm && ins.size === 1) { setReg8(c, ins.reg, k32(ins.imm)); return fs; }
+  if (f === O.movRImmRm && ins.size === 1) { setReg8(c, ins.rm, k32(ins.imm)); return fs; }
+  if (f === O.movRR && ins.size === 1) { setReg8(c, ins.rm, reg8(ins.reg)); return fs; }
+  if (f === O.movRRrev && ins.size === 1) { setReg8(c, ins.reg, reg8(ins.rm)); return fs; }
+  if (f === O.movzx8_32R) { c.set(R0 + ins.reg, reg8(ins.rm)); return fs; }
+  if (f === O.movzx8_32M || f === O.movzx16_32M) {
+    if (ea === null) return null;
+    c.set(R0 + ins.reg, get(em.read(ins.seg, ea, f === O.movzx8_32M ? 1 : 2)));
+    return fs;
+  }
+  if (f === O.movzx && ins.size === 4 && !ins.mem && ins.imm === 2) { c.set(R0 + ins.reg, and(reg(ins.rm), k32(0xffff))); return fs; }
+  if (f === O.movsx && ins.size === 4) {
+    const sh = ins.imm === 1 ? 24 : 16;
+    let v: Ex;
+    if (!ins.mem) v = ins.imm === 1 ? reg8(ins.rm) : reg(ins.rm);
+    else { if (ea === null) return null; v = get(em.read(ins.seg, ea, ins.imm)); }
+    c.set(R0 + ins.reg, shrS(shl(v, k32(sh)), k32(sh)));
+    return fs;
+  }
+  if (f === O.cwd && ins.size === 4) { c.set(R0 + 2, shrS(reg(0), k32(31))); return fs; }
+  if (f === O.cbw && ins.size === 4) { c.set(R0, shrS(shl(reg(0), k32(16)), k32(16))); return fs; }
+  if ((f === O.xchgAcc && ins.size === 4) || (f === O.xchgRM && ins.size === 4 && !ins.mem)) {
+    const a = f === O.xchgAcc ? 0 : ins.rm, t = em.tmp();
+    c.set(t, reg(a)); c.set(R0 + a, reg(ins.reg)); c.set(R0 + ins.reg, get(t));
+    return fs;
+  }
+  if (f === O.bswap && ins.size === 4) {
+    const x = reg(ins.reg);
+    c.set(R0 + ins.reg, or(or(shl(x, k32(24)), shl(and(x, k32(0xff00)), k32(8))), or(and(shrU(x, k32(8)), k32(0xff00)), shrU(x, k32(24)))));
+    return fs;
+  }
+
+  // Stack (32-bit stack, flat SS guarded at entry).
+  if (stack32 && ins.size === 4) {
+    if (f === O.push32r || f === O.pushImm) {
+      // PUSH ESP pushes the value before the decrement.
+      const v = em.tmp(), s = em.tmp();
+      c.set(v, f === O.push32r ? reg(ins.reg) : k32(ins.imm));
+      c.set(s, sub(reg(4), k32(4)));
+      em.write(Seg.SS, get(s), 4, get(v));
+      c.set(R0 + 4, get(s));
+      return fs;
+    }
+    if (f === O.pop32r) {
+      const v = em.read(Seg.SS, reg(4), 4);
+      c.set(R0 + 4, add(reg(4), k32(4)));
+      c.set(R0 + ins.reg, get(v));
+      return fs;
+    }
+    if (f === O.leave) {
+      const v = em.read(Seg.SS, reg(5), 4);
+      c.set(R0 + 4, add(reg(5), k32(4)));
+      c.set(R0 + 5, get(v));
+      return fs;
+    }
+  }
+
+  // ALU on registers and immediates (32-bit).
+  const regAlu = (op: number, dst: number, src: Ex): FlagState => {
+    const a = em.tmp(), r = em.tmp();
+    c.set(a, reg(dst));
+    const x = aluOp(em, op, a, src, r, 31, fs);
+    if (op !== 7) c.set(R0 + dst, get(r));
+    if (dead) return fs;
+    x.commit();
+    return x.flags;
+  };
+  let op = O.ALU_RR32.indexOf(f);
+  if (op >= 0) return regAlu(op, ins.rm, reg(ins.reg));
+  op = O.ALU_RRREV32.indexOf(f);
+  if (op >= 0) return regAlu(op, ins.reg, reg(ins.rm));
+  op = O.ALU_RIMM32.indexOf(f);
+  if (op >= 0) return regAlu(op, ins.rm, k32(ins.imm));
+  op = O.ALU_ACCIMM32.indexOf(f);
+  if (op >= 0) return regAlu(op, 0, k32(ins.imm));
+  op = O.ALU_RM32.indexOf(f);
+  if (op >= 0) {
+    if (ea === null) return null;
+    const v = em.read(ins.seg, ea, 4), a = em.tmp(), r = em.tmp();
+    c.set(a, reg(ins.reg));
+    const x = aluOp(em, op, a, get(v), r, 31, fs);
+    if (op !== 7) c.set(R0 + ins.reg, get(r));
+    x.commit();
+    return x.flags;
+  }
+  const memAlu = (op: number, size: number, src: Ex): FlagState | null => {
+    if (ea === null) return null;
+    const off = em.tmp();
+    c.set(off, ea);
+    const a = em.read(ins.seg, get(off), size), r = em.tmp();
+    const x = aluOp(em, op, a, src, r, TOP[size]!, fs);
+    // The store may take the side exit: the flags are committed after it.
+    if (op !== 7) em.write(ins.seg, get(off), size, get(r));
+    x.commit();
+    return x.flags;
+  };
+  op = O.ALU_MR32.indexOf(f);
+  if (op >= 0) return memAlu(op, 4, reg(ins.reg));
+  op = O.ALU_MIMM32.indexOf(f);
+  if (op >= 0) return memAlu(op, 4, k32(ins.imm));
+  if (ins.size === 1 && (f === O.aluMImm || f === O.aluMR || f === O.aluRM || f === O.aluRR || f === O.aluRRrev || f === O.aluRImm || f === O.aluAccImm)) {
+    if (f === O.aluMImm || f === O.aluMR) return memAlu(ins.op, 1, f === O.aluMR ? reg8(ins.reg) : k32(ins.imm & 255));
+    let src: Ex;
+    if (f === O.aluRM) { if (ea === null) return null; src = get(em.read(ins.seg, ea, 1)); }
+    else src = f === O.aluRR ? reg8(ins.reg) : f === O.aluRRrev ? reg8(ins.rm) : k32(ins.imm & 255);
+    const dst = f === O.aluRM || f === O.aluRRrev ? ins.reg : f === O.aluAccImm ? 0 : ins.rm;
+    const a = em.tmp(), r = em.tmp();
+    c.set(a, reg8(dst));
+    const x = aluOp(em, ins.op, a, src, r, 7, fs);
+    if (ins.op !== 7) setReg8(c, dst, get(r));
+    if (dead) return fs;
+    x.commit();
+    return x.flags;
+  }
+
+  // TEST.
+  const test = (x: Ex, y: Ex, top: number): FlagState => {
+    if (dead) return fs;
+    em.setLogic(and(x, y), top);
+    return { k: Known.Logic, top };
+  };
+  if (f === O.test32RR) return test(reg(ins.rm), reg(ins.reg), 31);
+  if (f === O.test8RR) return test(reg8(ins.rm), reg8(ins.reg), 7);
+  if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
+    const top = TOP[ins.size]!;
+    const g = (x: number) => (ins.size === 4 ? reg(x) : reg8(x));
+    const other = f === O.testRM ? g(ins.reg) : k32(ins.size === 4 ? ins.imm : ins.imm & 255);
+    if (f === O.testAccImm) return test(g(0), other, top);
+    if (!ins.mem) return test(g(ins.rm), other, top);
+    if (ea === null) return null;
+    return test(get(em.read(ins.seg, ea, ins.size)), other, top);
+  }
+
+  // INC/DEC keep CF.
+  const incDec = (dec: boolean, read: () => number, store: (r: number) => void): FlagState => {
+    const a = read();
+    const r = em.tmp();
+    c.set(r, dec ? sub(get(a), k32(1)) : add(get(a), k32(1)));
+    if (dead) { store(r); return fs; }
+    let s = fs;
+    if (fs.k !== Known.IncDec && fs.k !== Known.Mat) {
+      s = em.flagsFor(fs, CF);
+      const cf = em.tmp();
+      c.set(cf, flagBit(CF, s));
+      c.set(FL, or(and(get(FL), k32(~CF)), get(cf)));
+    }
+    store(r);
+    em.setLazy(dec ? Lazy.Sub : Lazy.Add, get(a), k32(1), get(r), 31);
+    c.set(LM, k32(ARITH & ~CF));
+    return { k: Known.IncDec, top: 31 };
+  };
+  if (f === O.inc32r || f === O.dec32r) {
+    return incDec(f === O.dec32r, () => { const t = em.tmp(); c.set(t, reg(ins.reg)); return t; }, (r) => c.set(R0 + ins.reg, get(r)));
+  }
+  if (f === O.incDecRm && ins.size === 4) {
+    if (!ins.mem) return incDec(ins.op === 1, () => { const t = em.tmp(); c.set(t, reg(ins.rm)); return t; }, (r) => c.set(R0 + ins.rm, get(r)));
+    if (ea === null) return null;
+    const off = em.tmp();
+    return incDec(ins.op === 1, () => { c.set(off, ea); return em.read(ins.seg, get(off), 4); }, (r) => em.write(ins.seg, get(off), 4, get(r)));
+  }
+  if (f === O.group3 && ins.size === 4 && (ins.op === 2 || ins.op === 3)) {
+    const neg = ins.op === 3;
+    const calc = (a: number, r: number) => c.set(r, neg ? sub(k32(0), get(a)) : not(get(a)));
+    if (!ins.mem) {
+      const a = em.tmp(), r = em.tmp();
+      c.set(a, reg(ins.rm)); calc(a, r); c.set(R0 + ins.rm, get(r));
+      if (!neg || dead) return fs;
+      em.setLazy(Lazy.Sub, k32(0), get(a), get(r), 31);
+      return { k: Known.SubC, top: 31 };
+    }
+    if (ea === null) return null;
+    const off = em.tmp();
+    c.set(off, ea);
+    const a = em.read(ins.seg, get(off), 4), r = em.tmp();
+    calc(a, r);
+    em.write(ins.seg, get(off), 4, get(r));
+    if (!neg) return fs;
+    em.setLazy(Lazy.Sub, k32(0), get(a), get(r), 31);
+    return { k: Known.SubC, top: 31 };
+  }
+  if (f === O.btImm && ins.op === 0 && ins.size === 4 && !ins.mem) {
+    if (dead) return fs;
+    c.set(LM, and(get(LM), k32(~CF)));
+    c.set(FL, or(and(get(FL), k32(~CF)), bit(reg(ins.rm), ins.imm & 31)));
+    return fs.k === Known.Mat ? MAT : UNKNOWN;
+  }
+
+  // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).
+  op = O.SHIFT32_RI.indexOf(f);
+  const shiftCl = f === O.shiftCl && ins.size === 4 && !ins.mem && ins.op !== 2 && ins.op !== 3;
+  if ((op >= 0 && f !== O.shiftImm) || shiftCl) {
+    if (shiftCl) op = ins.op;
+    const x = ins.rm, a = em.tmp(), n = em.tmp(), r = em.tmp();
+    if (shiftCl) { c.set(n, and(reg(1), k32(31))); c.if(get(n)); } else c.set(n, k32(ins.imm & 31));
+    c.set(a, reg(x));
+    c.set(r, op === 0 ? rotl(get(a), get(n)) : op === 1 ? rotr(get(a), get(n)) : op === 5 ? shrU(get(a), get(n)) : op === 7 ? shrS(get(a), get(n)) : shl(get(a), get(n)));
+    c.set(R0 + x, get(r));
+    let after: FlagState = fs;
+    if (!(dead && !shiftCl)) {
+      if (op === 0 || op === 1) {
+        // ROL/ROR set only CF and OF: those two leave the lazy set, the rest stays as it was.
+        const cf = em.tmp();
+        c.set(cf, op === 0 ? and(get(r), k32(1)) : shrU(get(r), k32(31)));
+        const of = op === 0 ? and(xor(shrU(get(r), k32(31)), get(cf)), k32(1)) : and(xor(get(cf), shrU(get(r), k32(30))), k32(1));
+        c.set(LM, and(get(LM), k32(~(CF | OF))));
+        c.set(FL, or(or(and(get(FL), k32(~(CF | OF))), get(cf)), shl(of, k32(11))));
+        after = fs.k === Known.Mat ? MAT : UNKNOWN;
+      } else {
+        const cf = em.tmp(), n1 = sub(get(n), k32(1));
+        c.set(cf, and(op === 5 ? shrU(get(a), n1) : op === 7 ? shrS(get(a), n1) : shrU(get(a), sub(k32(32), get(n))), k32(1)));
+        em.setLogic(get(r), 31);
+        const of = op === 5 ? shl(shrU(get(a), k32(31)), k32(11)) : op === 7 ? k32(0) : shl(and(xor(shrU(get(r), k32(31)), get(cf)), k32(1)), k32(11));
+        c.set(FL, or(or(get(FL), get(cf)), of));
+        after = UNKNOWN;
+      }
+    }
+    if (shiftCl) { c.end(); return UNKNOWN; }
+    return after;
+  }
+
+  // Multiplication.
+  if (f === O.imul3_32R || f === O.imul2_32R) {
+    const a = f === O.imul3_32R ? reg(ins.rm) : reg(ins.reg), b = f === O.imul3_32R ? k32(ins.imm) : reg(ins.rm);
+    const x = em.tmp(), y = em.tmp();
+    c.set(x, a); c.set(y, b);
+    c.set(R0 + ins.reg, mul(get(x), get(y)));
+    if (dead) return fs;
+    em.setLogic(reg(ins.reg), 31);
+    c.if(mulOverflows(get(x), get(y))); c.set(FL, or(get(FL), k32(CF | OF))); c.end();
+    return UNKNOWN;
+  }
+
+  // Conditions.
+  const cmov = O.CMOVCC32_RR.indexOf(f);
+  const setcc = O.SETCC_R.indexOf(f);
+  if (cmov >= 0 || setcc >= 0) {
+    const cc = cmov >= 0 ? cmov : setcc;
+    const s = em.flagsFor(fs, [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!);
+    if (cmov >= 0) { c.if(cond(cc, s)); c.set(R0 + ins.reg, reg(ins.rm)); c.end(); } else setReg8(c, ins.rm, cond(cc, s));
+    return s;
+  }
+
+  // Flag instructions.
+  if (f === O.cld) { c.set(FL, and(get(FL), k32(~DF))); return fs; }
+  if (f === O.std) { c.set(FL, or(get(FL), k32(DF))); return fs; }
+  if (f === O.clc || f === O.stc || f === O.cmc) {
+    if (fs.k !== Known.Mat) em.materialize();
+    c.set(FL, f === O.clc ? and(get(FL), k32(~CF)) : f === O.stc ? or(get(FL), k32(CF)) : xor(get(FL), k32(CF)));
+    return MAT;
+  }
+  // Non-REP string steps (32-bit addressing; ES and the source segment flat or checked).
+  if (ins.a32 && (ins.size === 4 || ins.size === 1) && (f === O.lodsOne || f === O.stosOne || f === O.movsOne)) {
+    const step = select(k32(-ins.size), k32(ins.size), and(get(FL), k32(DF)));
+    if (f === O.lodsOne) {
+      const v = em.read(ins.seg, reg(6), ins.size);
+      setReg(c, ins.size, 0, get(v));
+      c.set(R0 + 6, add(reg(6), step));
+    } else if (f === O.stosOne) {
+      em.write(Seg.ES, reg(7), ins.size, ins.size === 4 ? reg(0) : reg8(0));
+      c.set(R0 + 7, add(reg(7), step));
+    } else {
+      const v = em.read(ins.seg, reg(6), ins.size);
+      em.write(Seg.ES, reg(7), ins.size, get(v));
+      const d = em.tmp();
+      c.set(d, step);
+      c.set(R0 + 6, add(reg(6), get(d))); c.set(R0 + 7, add(reg(7), get(d)));
+    }
+    return fs;
+  }
+  return null;
+}
+
+/** Block-ending handlers after which execution may continue inside the region at the new EIP. */
+const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
+
+/** Continue at EIP `target` (a constant): inside the region when it holds that block, else leave. */
+function goTo(em: Emitter, index: Map<number, number>, target: number): void {
+  const c = em.code, bi = index.get(target);
+  c.set(PC, k32(target));
+  if (bi === undefined) c.br('out');
+  else { c.set(BI, k32(bi)); c.br('L'); }
+}
+
+/** The code of one block (32-bit code only: 16-bit code stays with the JS back end). */
+function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number>, stack32: boolean, dead: boolean[]): void {
+  const c = em.code, insns = m.b.insns, last = insns.length - 1, K = insns.length;
+  const at = (off: number) => (m.eip + off) | 0;
+  if (m.next !== null) {
+    // The next page must still map where the block's tail was decoded from (once per call).
+    const [lp, pp] = m.next;
+    c.if(eqz(get(VP)));
+    const t = em.tmp();
+    c.set(t, load32(k32(lp << 2), em.tlbBase));
+    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
+    c.set(VP, k32(1));
+    c.end();
+  }
+  // A block runs only when it fits in the budget.
+  c.if(gtS(add(get(N), k32(K)), get(LIM))); c.br('out'); c.end();
+  let fs = UNKNOWN;
+  for (let k = 0; k <= last; k++) {
+    const ins = insns[k]!;
+    em.resetTmps();
+    const st = at(ins.start), en = at(ins.end);
+    em.exitXo = (bi << 8) | k; em.exitPc = st;
+    const isLast = k === last;
+    if (isLast) {
+      const cc = O.JCC32.indexOf(ins.fn);
+      if (cc >= 0) {
+        const s = em.flagsFor(fs, [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!);
+        c.set(N, add(get(N), k32(K)));
+        c.if(cond(cc, s)); goTo(em, index, (en + ins.imm) | 0); c.end();
+        goTo(em, index, en);
+        return;
+      }
+      if (ins.fn === O.jmpRel && ins.size === 4) { c.set(N, add(get(N), k32(K))); goTo(em, index, (en + ins.imm) | 0); return; }
+      if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
+        const s = em.tmp();
+        c.set(s, sub(reg(4), k32(4)));
+        em.write(Seg.SS, get(s), 4, k32(en));
+        c.set(R0 + 4, get(s));
+        c.set(N, add(get(N), k32(K)));
+        goTo(em, index, (en + ins.imm) | 0);
+        return;
+      }
+      if (stack32 && ins.fn === O.ret32) {
+        const t = em.read(Seg.SS, reg(4), 4);
+        c.set(R0 + 4, add(reg(4), k32(4)));
+        c.set(PC, get(t));
+        c.set(N, add(get(N), k32(K)));
+        c.set(BI, k32(-1)); c.br('L');
+        return;
+      }
+    }
+    const after = inlineInsn(em, ins, fs, stack32, dead[k]!);
+    if (after !== null) {
+      fs = after;
+      if (isLast) { c.set(N, add(get(N), k32(K))); goTo(em, index, en); }
+      continue;
+    }
+    // Handler call: the CPU state is current while it runs.
+    const site = em.sites.length;
+    em.sites.push({ fn: ins.fn, ins, en, st, k, bi });
+    em.writeBack();
+    const s = em.tmp();
+    c.call(F_CALL, k32(site), get(N));
+    c.set(s, []);
+    // A fault: EIP, the count and the state are those of the faulting instruction already.
+    c.if(and(get(s), k32(1))); c.ret(k32(-2)); c.end();
+    for (let r = 0; r < 8; r++) c.set(R0 + r, load32(k32(0), em.regsBase + 4 * r));
+    c.set(FL, em.st(S.Fl)); c.set(LM, k32(0));
+    fs = MAT;
+    // Code written or the translation changed: stop at the next block boundary.
+    c.if(and(get(s), k32(4))); c.set(LIM, k32(-1)); c.end();
+    c.if(and(get(s), k32(2))); c.set(N, add(get(N), k32(k + 1))); c.set(KEEP, k32(1)); c.br('out'); c.end();
+    if (isLast) {
+      c.set(N, add(get(N), k32(K)));
+      if (STAYS.has(ins.fn) || !ins.endsBlock) { c.set(PC, em.st(S.Pc)); c.set(BI, k32(-1)); c.br('L'); } else { c.set(KEEP, k32(1)); c.br('out'); }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- compile and run
+
+/** What a compiled WebAssembly region needs at run time besides its module. */
+interface WasmRegion {
+  run: (lim: number, pc: number) => number;
+  blocks: Block[];
+  sites: Site[];
+  flatNeed: number;
+  checked: number[];
+  stack32: boolean;
+  csBase: number;
+  lp: number;
+  pp: number;
+}
+
+// The region being run: handler calls from its code find their CPU, sites and entry state here.
+let curCpu: CPU | null = null, curRegion: WasmRegion | null = null, curI0 = 0, curEpoch = 0;
+
+/** The handler call imported by every region: status bit 0 fault, 1 exitBlock, 2 stop at the next block. */
+function handlerCall(site: number, n: number): number {
+  const c = curCpu!, w = curRegion!, i0 = curI0, ep = curEpoch;
+  const s = w.sites[site]!, st = c.wasmState;
+  c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
+  c.eip = s.en; c.instructions = i0 + n + s.k;
+  try {
+    s.fn(c, s.ins);
+  } catch (e) {
+    if (e !== FAULT) throw e;
+    c.instructions = i0 + n + s.k; c.eip = s.st;
+    return 1;
+  }
+  st[S.Fl] = c.getEflags();
+  let status = 0;
+  if (c.codeDirty) { c.codeDirty = false; status |= 4; if (!w.blocks[s.bi]!.valid) c.exitBlock = true; }
+  if (c.chainEpoch !== ep) status |= 4;
+  if (c.exitBlock) status |= 2;
+  st[S.Pc] = c.eip;
+  return status;
+}
+
+function enter(c: CPU, w: WasmRegion, lim: number): number {
+  if ((c.flatSegs & w.flatNeed) !== w.flatNeed || c.stack32 !== w.stack32 || c.segLimit[Seg.CS]! < 0xffffffff || c.segBase[Seg.CS] !== w.csBase) return -1;
+  const pc = c.eip, t = c.tlb[w.lp]!;
+  if (((w.csBase + pc) | 0) >>> 12 !== w.lp || (t & -4096) !== w.pp << 12 || (t & c.rMask) !== c.rBit) return -1;
+  const st = c.wasmState;
+  st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
+  st[S.Xo] = -1; st[S.Keep] = 0;
+  st[S.RB] = c.rBit; st[S.RM] = c.rMask; st[S.WB] = c.wBit; st[S.WM] = c.wMask;
+  for (const s of w.checked) {
+    // A segment the region also writes gets its write window, a subset of the read window (a
+    // writable data segment is readable), so one window serves both; a read outside it side-exits.
+    const seg = s & 7, write = s >= 8;
+    const lo = write ? c.segWLo[seg]! : c.segRLo[seg]!, hi = write ? c.segWHi[seg]! : c.segRHi[seg]!;
+    const b = S.Seg0 + 3 * seg;
+    st[b] = c.segBase[seg]!;
+    if (hi < lo) { st[b + 1] = -1; st[b + 2] = 0; } else { st[b + 1] = lo | 0; st[b + 2] = hi | 0; }
+  }
+  const i0 = c.instructions;
+  curCpu = c; curRegion = w; curI0 = i0; curEpoch = c.chainEpoch;
+  let n = w.run(lim, pc);
+  if (n === -2) return -2;
+  c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
+  const xo = st[S.Xo]!, keep = st[S.Keep]!;
+  if (n === 0 && xo < 0 && keep === 0) return -1;
+  if (xo >= 0) { c.resumeBlock = w.blocks[xo >>> 8]!; c.resumeIndex = xo & 255; n += xo & 255; } else { c.resumeBlock = null; c.resumeIndex = 0; }
+  if (keep === 0) c.eip = st[S.Pc]!;
+  c.instructions = i0 + n;
+  return n;
+}
+
+/**
+ * Compiles the collected region (32-bit code) into a WebAssembly module; null when the engine
+ * refuses to compile (then the caller falls back).
+ */
+export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, dead: (b: Block) => boolean[]): { fn: Region['fn']; handlerCalls: Insn[]; bytes: number } | null {
+  const mem = cpu.mem;
+  const core = mem.coreBase;
+  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state);
+  const c = em.code, stack32 = cpu.stack32;
+  const index = new Map<number, number>(members.map((m, i) => [m.eip, i]));
+  c.ensureLocals(TMP);
+  // Prologue: registers and the lazy flags into locals.
+  for (let r = 0; r < 8; r++) c.set(R0 + r, load32(k32(0), em.regsBase + 4 * r));
+  for (let i = 0; i < 7; i++) c.set(FL + i, em.st(S.Fl + i));
+  c.set(RB, em.st(S.RB)); c.set(RM, em.st(S.RM)); c.set(WB, em.st(S.WB)); c.set(WM, em.st(S.WM));
+  c.set(BI, k32(-1)); c.set(XO, k32(-1));
+  c.block('out');
+  c.loop('L');
+  c.block('find');
+  const labels = members.map((_, i) => `b${i}`);
+  for (let i = members.length - 1; i >= 0; i--) c.block(labels[i]!);
+  c.brTable(get(BI), labels, 'find');
+  members.forEach((m, i) => { c.end(); emitBlock(em, m, i, index, stack32, dead(m.b)); });
+  c.end(); // find: the block at PC, if the region has it.
+  members.forEach((m, i) => { c.if(eq(get(PC), k32(m.eip))); c.set(BI, k32(i)); c.br('L'); c.end(); });
+  c.br('out');
+  c.end(); // loop
+  c.end(); // out
+  em.writeBack();
+  em.setSt(S.Pc, get(PC)); em.setSt(S.Xo, get(XO)); em.setSt(S.Keep, get(KEEP));
+  c.ret(get(N));
+  em.finish();
+  const memory = mem.memory!;
+  const bytes = moduleBytes(memory.buffer.byteLength >>> 16, mem.shared,
+    [{ params: 2, results: 1 }], [{ spec: { params: 2, results: 1 }, code: c }, { spec: { params: 7, results: 1 }, code: matFunction() }]);
+  let run: WasmRegion['run'];
+  try {
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory, f0: handlerCall } });
+    run = inst.exports.run as WasmRegion['run'];
+  } catch (e) {
+    // A CSP without 'wasm-unsafe-eval' refuses to compile; anything else is a bug here.
+    if (e instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(e))) return null;
+    throw e;
+  }
+  const w: WasmRegion = {
+    run, blocks: members.map((m) => m.b), sites: em.sites, flatNeed: em.flatNeed, checked: [...em.checked], stack32,
+    csBase: cpu.segBase[Seg.CS]! | 0, lp, pp,
+  };
+  return { fn: (cpu2, lim) => enter(cpu2, w, lim), handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length };
+}
