@@ -29,15 +29,25 @@ import {
 } from './wasm-module.js';
 import type { Member, Region } from './codegen.js';
 
-/** The state area (Int32Array indices at CORE.state): lazy flags, EIP and exit codes, TLB masks, segment windows. */
-const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, RB, RM, WB, WM, Seg0 }
+/**
+ * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
+ * side exit, kept EIP, stop, its id); what regions check at entry (TLB masks, `Modes`, CS base);
+ * the segment windows (base, read low/high, write low/high per segment) and their generation.
+ */
+const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, Stop, Id, RB, RM, WB, WM, Modes, CsBase, SegGen, Seg0 }
 /** Int32 slots of the state area. */
-export const STATE_SLOTS = S.Seg0 + 3 * 6;
+export const STATE_SLOTS = S.Seg0 + 5 * 6;
+/** Bits of S.Modes besides the flat-segment bits (CPU.flatSegs): CS has a 4 GiB limit, SS is 32-bit. */
+const CS_FULL = 0x100, SS_32 = 0x200;
+/** The region links: a direct-mapped table of (linear EIP, region id + 1) pairs at CORE.links. */
+export const LINK_ENTRIES = 4096;
+const linkSlot = (lin: number): number => ((lin ^ (lin >>> 11)) & (LINK_ENTRIES - 1)) << 3;
 
-// Locals: the two parameters, then the guest state, then per-instruction temporaries.
-const LIM = 0, PC = 1, R0 = 2, FL = 10, LM = 11, LK = 12, LA = 13, LB = 14, LR = 15, LT = 16;
-const N = 17, BI = 18, XO = 19, KEEP = 20, VP = 21, RB = 22, RM = 23, WB = 24, WM = 25, TMP = 26;
-// Functions: the imported handler call, the region itself, flag materialization.
+// Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
+// state, then per-instruction temporaries.
+const LIM = 0, PC = 1, N = 2, R0 = 3, FL = 11, LM = 12, LK = 13, LA = 14, LB = 15, LR = 16, LT = 17;
+const BI = 18, XO = 19, KEEP = 20, VP = 21, RB = 22, RM = 23, WB = 24, WM = 25, TMP = 26;
+// Functions of a region module: the imported handler call, the region itself, flag materialization.
 const F_CALL = 0, F_MAT = 2;
 
 const reg = (r: number): Ex => get(R0 + r);
@@ -142,20 +152,21 @@ function matFunction(): Code {
 
 const TOP = [0, 7, 15, 0, 31];
 
-interface Site { fn: Handler; ins: Insn; en: number; st: number; k: number; bi: number }
+interface Site { fn: Handler; ins: Insn; en: number; st: number; k: number; block: Block }
 
 class Emitter {
-  readonly code = new Code(2);
-  /** Segments needing flat read+write windows (entry guard), and those checked per access. */
+  readonly code = new Code(3);
+  /** Segments needing flat read+write windows (entry guard). */
   flatNeed = 0;
-  readonly checked = new Set<number>();
   readonly sites: Site[] = [];
   private tmpNext = 0;
   private tmpMax = 0;
   /** Side exit of the instruction being emitted: its index in the region and its EIP. */
   exitXo = 0; exitPc = 0;
 
-  constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number) {}
+  /** `siteBase`: the number of this region's first handler-call site (they are numbered per CPU). */
+  constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
+    readonly siteBase: number) {}
 
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
@@ -175,13 +186,11 @@ class Emitter {
     const cpu = this.cpu, c = this.code, l = this.tmp();
     const flat = cpu.segBase[seg] === 0 && cpu.segRLo[seg] === 0 && cpu.segRHi[seg] === 0xffffffff && cpu.segWLo[seg] === 0 && cpu.segWHi[seg] === 0xffffffff;
     if (flat && seg < 6) { this.flatNeed |= 1 << seg; c.set(l, off); return l; }
-    this.checked.add(seg);
-    const base = S.Seg0 + 3 * seg, o = this.tmp();
+    const base = S.Seg0 + 5 * seg, o = this.tmp();
     c.set(o, off);
-    const lo = this.st(base + 1), hi = this.st(base + 2);
+    const lo = this.st(base + (write ? 3 : 1)), hi = this.st(base + (write ? 4 : 2));
     let bad = or(ltU(get(o), lo), gtU(get(o), hi));
     if (size > 1) bad = or(bad, ltU(sub(hi, get(o)), k32(size - 1)));
-    if (write) this.checked.add(seg + 8);
     c.if(bad); this.sideExit(); c.end();
     c.set(l, add(this.st(base), get(o)));
     return l;
@@ -663,8 +672,8 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       continue;
     }
     // Handler call: the CPU state is current while it runs.
-    const site = em.sites.length;
-    em.sites.push({ fn: ins.fn, ins, en, st, k, bi });
+    const site = em.siteBase + em.sites.length;
+    em.sites.push({ fn: ins.fn, ins, en, st, k, block: m.b });
     em.writeBack();
     const s = em.tmp();
     c.call(F_CALL, k32(site), get(N));
@@ -686,86 +695,158 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
 
 // ---------------------------------------------------------------- compile and run
 
-/** What a compiled WebAssembly region needs at run time besides its module. */
-interface WasmRegion {
-  run: (lim: number, pc: number) => number;
-  blocks: Block[];
+/**
+ * Per CPU: the function table holding every live region (by id), the dispatcher that runs them
+ * back to back, and the handler-call sites of all regions (a site number is global).
+ */
+interface Engine {
+  table: WebAssembly.Table;
+  dispatch: (id: number, lim: number, pc: number) => number;
+  /** Takes a dead region's table slot: says "did not run". */
+  dead: Function;
   sites: Site[];
-  flatNeed: number;
-  checked: number[];
-  stack32: boolean;
-  csBase: number;
-  lp: number;
-  pp: number;
+  regions: (WasmRegion | null)[];
+  /** Free table slots (of dead regions). */
+  free: number[];
+  links: Int32Array;
 }
 
-// The region being run: handler calls from its code find their CPU, sites and entry state here.
-let curCpu: CPU | null = null, curRegion: WasmRegion | null = null, curI0 = 0, curEpoch = 0;
+/** What a compiled region needs at run time besides its code. */
+interface WasmRegion {
+  id: number;
+  blocks: Block[];
+  dead: boolean;
+}
+
+const engines = new WeakMap<CPU, Engine>();
+
+/**
+ * The dispatcher: runs region `id` at EIP `pc`, then, while each region leaves normally (no side
+ * exit, no kept EIP, no stop) at an EIP the region links map to another region, that one, without
+ * returning to JS. Returns the instructions retired (-1 when the first region did not run, -2 after a
+ * fault); the state area says where and how the last region left.
+ */
+function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBase: number): Uint8Array<ArrayBuffer> {
+  const ID = 0, LIMP = 1, PCP = 2, NN = 3, R = 4, LIN = 5, E = 6;
+  const c = new Code(3);
+  c.ensureLocals(7);
+  const st = (i: S): Ex => load32(k32(0), stBase + 4 * i);
+  c.loop('L');
+  c.emit([...get(LIMP), ...get(PCP), ...get(NN), ...get(ID), 0x11, 0, 0]); // call_indirect type 0, table 0
+  c.set(R, []);
+  c.if(ltS(get(R), k32(0)));
+  // -1: this region did not run (the chain ends before it); -2: a fault.
+  c.if(eq(get(R), k32(-2))); c.ret(k32(-2)); c.end();
+  c.ret(select(k32(-1), get(NN), eqz(get(NN))));
+  c.end();
+  // No progress (the next block did not fit in the budget), or a reason to stop: back to JS.
+  c.if(or(or(eq(get(R), get(NN)), geS(st(S.Xo), k32(0))), or(st(S.Keep), st(S.Stop)))); c.ret(get(R)); c.end();
+  c.set(NN, get(R));
+  c.set(PCP, st(S.Pc));
+  c.set(LIN, add(st(S.CsBase), get(PCP)));
+  c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(11))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
+  c.if(ne(load32(get(E)), get(LIN))); c.ret(get(NN)); c.end();
+  c.set(ID, sub(load32(get(E), 4), k32(1)));
+  c.if(ltS(get(ID), k32(0))); c.ret(get(NN)); c.end();
+  c.br('L');
+  c.end();
+  c.ret(get(NN));
+  const dead = new Code(3);
+  dead.ret(k32(-1));
+  return moduleBytes(pages, shared, [], [{ spec: { params: 3, results: 1 }, code: c }, { spec: { params: 3, results: 1 }, code: dead }],
+    { table: true, exports: ['dispatch', 'dead'] });
+}
+
+function engineOf(cpu: CPU): Engine {
+  let e = engines.get(cpu);
+  if (e !== undefined) return e;
+  const mem = cpu.mem, memory = mem.memory!;
+  const table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes(memory.buffer.byteLength >>> 16, mem.shared,
+    mem.coreBase + CORE.links, mem.coreBase + CORE.state)), { env: { mem: memory, tbl: table } });
+  const x = inst.exports as { dispatch: Engine['dispatch']; dead: Function };
+  e = {
+    table, dispatch: x.dispatch, dead: x.dead, sites: [], regions: [], free: [],
+    links: new Int32Array(memory.buffer, mem.coreBase + CORE.links, 2 * LINK_ENTRIES),
+  };
+  engines.set(cpu, e);
+  return e;
+}
+
+// The chain being run: handler calls from its code find their CPU and entry state here.
+let curCpu: CPU | null = null, curEngine: Engine | null = null, curI0 = 0, curEpoch = 0;
 
 /** The handler call imported by every region: status bit 0 fault, 1 exitBlock, 2 stop at the next block. */
 function handlerCall(site: number, n: number): number {
-  const c = curCpu!, w = curRegion!, i0 = curI0, ep = curEpoch;
-  const s = w.sites[site]!, st = c.wasmState;
+  const c = curCpu!, e = curEngine!;
+  const s = e.sites[site]!, st = c.wasmState;
   c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
-  c.eip = s.en; c.instructions = i0 + n + s.k;
+  c.eip = s.en; c.instructions = curI0 + n + s.k;
   try {
     s.fn(c, s.ins);
-  } catch (e) {
-    if (e !== FAULT) throw e;
-    c.instructions = i0 + n + s.k; c.eip = s.st;
+  } catch (err) {
+    if (err !== FAULT) throw err;
+    c.instructions = curI0 + n + s.k; c.eip = s.st;
     return 1;
   }
   st[S.Fl] = c.getEflags();
   let status = 0;
-  if (c.codeDirty) { c.codeDirty = false; status |= 4; if (!w.blocks[s.bi]!.valid) c.exitBlock = true; }
-  if (c.chainEpoch !== ep) status |= 4;
+  if (c.codeDirty) { c.codeDirty = false; status |= 4; if (!s.block.valid) c.exitBlock = true; }
+  if (c.chainEpoch !== curEpoch) status |= 4;
   if (c.exitBlock) status |= 2;
   st[S.Pc] = c.eip;
   return status;
 }
 
-function enter(c: CPU, w: WasmRegion, lim: number): number {
-  if ((c.flatSegs & w.flatNeed) !== w.flatNeed || c.stack32 !== w.stack32 || c.segLimit[Seg.CS]! < 0xffffffff || c.segBase[Seg.CS] !== w.csBase) return -1;
-  const pc = c.eip, t = c.tlb[w.lp]!;
-  if (((w.csBase + pc) | 0) >>> 12 !== w.lp || (t & -4096) !== w.pp << 12 || (t & c.rMask) !== c.rBit) return -1;
+/** Runs the chain of regions starting with `w` at c.eip (a RegionFn). */
+function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
   const st = c.wasmState;
   st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
-  st[S.Xo] = -1; st[S.Keep] = 0;
+  st[S.Xo] = -1; st[S.Keep] = 0; st[S.Stop] = 0;
   st[S.RB] = c.rBit; st[S.RM] = c.rMask; st[S.WB] = c.wBit; st[S.WM] = c.wMask;
-  for (const s of w.checked) {
-    // A segment the region also writes gets its write window, a subset of the read window (a
-    // writable data segment is readable), so one window serves both; a read outside it side-exits.
-    const seg = s & 7, write = s >= 8;
-    const lo = write ? c.segWLo[seg]! : c.segRLo[seg]!, hi = write ? c.segWHi[seg]! : c.segRHi[seg]!;
-    const b = S.Seg0 + 3 * seg;
-    st[b] = c.segBase[seg]!;
-    if (hi < lo) { st[b + 1] = -1; st[b + 2] = 0; } else { st[b + 1] = lo | 0; st[b + 2] = hi | 0; }
+  st[S.Modes] = c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0);
+  st[S.CsBase] = c.segBase[Seg.CS]!;
+  if (st[S.SegGen] !== c.segGen) {
+    st[S.SegGen] = c.segGen;
+    for (let seg = 0; seg < 6; seg++) {
+      const b = S.Seg0 + 5 * seg;
+      st[b] = c.segBase[seg]!; st[b + 1] = c.segRLo[seg]!; st[b + 2] = c.segRHi[seg]!; st[b + 3] = c.segWLo[seg]!; st[b + 4] = c.segWHi[seg]!;
+    }
   }
   const i0 = c.instructions;
-  curCpu = c; curRegion = w; curI0 = i0; curEpoch = c.chainEpoch;
-  let n = w.run(lim, pc);
-  if (n === -2) return -2;
+  curCpu = c; curEngine = e; curI0 = i0; curEpoch = c.chainEpoch;
+  let n = e.dispatch(w.id, lim, c.eip);
+  if (n < 0) return n;
   c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
-  const xo = st[S.Xo]!, keep = st[S.Keep]!;
-  if (n === 0 && xo < 0 && keep === 0) return -1;
-  if (xo >= 0) { c.resumeBlock = w.blocks[xo >>> 8]!; c.resumeIndex = xo & 255; n += xo & 255; } else { c.resumeBlock = null; c.resumeIndex = 0; }
-  if (keep === 0) c.eip = st[S.Pc]!;
+  const xo = st[S.Xo]!;
+  // Left before anything ran (a page the region's tail straddles into moved): interpret.
+  if (n === 0 && xo < 0 && st[S.Keep] === 0) return -1;
+  if (xo >= 0) { c.resumeBlock = e.regions[st[S.Id]!]!.blocks[xo >>> 8]!; c.resumeIndex = xo & 255; n += xo & 255; } else { c.resumeBlock = null; c.resumeIndex = 0; }
+  if (st[S.Keep] === 0) c.eip = st[S.Pc]!;
   c.instructions = i0 + n;
   return n;
 }
 
+/** A compiled region as the generator attaches it, or null when the engine refuses WebAssembly. */
+export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Insn[]; bytes: number } | null;
+
 /**
- * Compiles the collected region (32-bit code) into a WebAssembly module; null when the engine
- * refuses to compile (then the caller falls back).
+ * Compiles the collected region (32-bit code) into a WebAssembly module and hands the result to
+ * `done`: at once, or with `async` once the engine has compiled it in the background (the guest
+ * sees no difference: a region only runs code exactly as the interpreter would).
  */
-export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, dead: (b: Block) => boolean[]): { fn: Region['fn']; handlerCalls: Insn[]; bytes: number } | null {
+export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, dead: (b: Block) => boolean[],
+  async: boolean, done: (r: WasmResult) => void): void {
   const mem = cpu.mem;
   const core = mem.coreBase;
-  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state);
+  const eng = engineOf(cpu);
+  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, eng.sites.length);
   const c = em.code, stack32 = cpu.stack32;
+  const csBase = cpu.segBase[Seg.CS]! | 0;
+  const id = eng.free.pop() ?? eng.regions.length;
   const index = new Map<number, number>(members.map((m, i) => [m.eip, i]));
   c.ensureLocals(TMP);
-  // Prologue: registers and the lazy flags into locals.
+  // Registers and the lazy flags into locals.
   for (let r = 0; r < 8; r++) c.set(R0 + r, load32(k32(0), em.regsBase + 4 * r));
   for (let i = 0; i < 7; i++) c.set(FL + i, em.st(S.Fl + i));
   c.set(RB, em.st(S.RB)); c.set(RM, em.st(S.RM)); c.set(WB, em.st(S.WB)); c.set(WM, em.st(S.WM));
@@ -783,24 +864,55 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   c.end(); // loop
   c.end(); // out
   em.writeBack();
-  em.setSt(S.Pc, get(PC)); em.setSt(S.Xo, get(XO)); em.setSt(S.Keep, get(KEEP));
+  em.setSt(S.Pc, get(PC)); em.setSt(S.Xo, get(XO)); em.setSt(S.Keep, get(KEEP)); em.setSt(S.Id, k32(id));
+  em.setSt(S.Stop, ltS(get(LIM), k32(0)));
   c.ret(get(N));
+  // Prologue (emitted last: the segments the code needs flat are known now): the modes it was
+  // compiled for (flat segments, CS limit, stack size, CS base) and the page it was decoded from,
+  // still mapped at the EIP's linear page? Else it does not run.
+  const pre = new Code(3), t = TMP;
+  pre.set(t, load32(k32(lp << 2), em.tlbBase));
+  const mask = em.flatNeed | CS_FULL | SS_32, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0);
+  pre.if(or(or(ne(and(em.st(S.Modes), k32(mask)), k32(want)), ne(em.st(S.CsBase), k32(csBase))),
+    or(ne(shrU(add(k32(csBase), get(PC)), k32(12)), k32(lp)), or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), em.st(S.RM)), em.st(S.RB))))));
+  pre.ret(k32(-1));
+  pre.end();
+  c.prepend(pre.bytes);
+  c.ensureLocals(t + 1);
   em.finish();
   const memory = mem.memory!;
   const bytes = moduleBytes(memory.buffer.byteLength >>> 16, mem.shared,
-    [{ params: 2, results: 1 }], [{ spec: { params: 2, results: 1 }, code: c }, { spec: { params: 7, results: 1 }, code: matFunction() }]);
-  let run: WasmRegion['run'];
-  try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory, f0: handlerCall } });
-    run = inst.exports.run as WasmRegion['run'];
-  } catch (e) {
-    // A CSP without 'wasm-unsafe-eval' refuses to compile; anything else is a bug here.
-    if (e instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(e))) return null;
-    throw e;
-  }
-  const w: WasmRegion = {
-    run, blocks: members.map((m) => m.b), sites: em.sites, flatNeed: em.flatNeed, checked: [...em.checked], stack32,
-    csBase: cpu.segBase[Seg.CS]! | 0, lp, pp,
+    [{ params: 2, results: 1 }], [{ spec: { params: 3, results: 1 }, code: c }, { spec: { params: 7, results: 1 }, code: matFunction() }]);
+  const imports = { env: { mem: memory, f0: handlerCall } };
+  // Sites are numbered from where the engine's list stands now: claim them at once.
+  for (const x of em.sites) eng.sites.push(x);
+  if (id === eng.regions.length) eng.regions.push(null);
+  const blocks = members.map((m) => m.b);
+  const finish = (inst: WebAssembly.Instance) => {
+    const w: WasmRegion = { id, blocks, dead: false };
+    if (id >= eng.table.length) eng.table.grow(id + 1 - eng.table.length + 64);
+    eng.table.set(id, inst.exports.run as Function);
+    eng.regions[id] = w;
+    // Every block of the region can be entered from another region.
+    for (const m of members) {
+      const lin = (csBase + m.eip) | 0, k = linkSlot(lin) >> 2;
+      eng.links[k] = lin; eng.links[k + 1] = id + 1;
+    }
+    // The slot is reused by a later compile only (never while a chain runs, so a side exit of the
+    // region killed under it still finds its blocks in `regions`).
+    const kill = () => {
+      if (w.dead) return;
+      w.dead = true; eng.table.set(id, eng.dead); eng.free.push(id);
+    };
+    done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length });
   };
-  return { fn: (cpu2, lim) => enter(cpu2, w, lim), handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length };
+  // A CSP without 'wasm-unsafe-eval' refuses to compile; anything else is a bug here.
+  const refused = (err: unknown) => {
+    if (err instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(err))) { eng.free.push(id); done(null); return; }
+    throw err;
+  };
+  if (async) { WebAssembly.instantiate(bytes, imports).then((r) => finish(r.instance), refused); return; }
+  let inst: WebAssembly.Instance;
+  try { inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports); } catch (err) { refused(err); return; }
+  finish(inst);
 }

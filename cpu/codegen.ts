@@ -38,6 +38,8 @@ export type RegionFn = (c: CPU, lim: number) => number;
 
 export interface Region {
   fn: RegionFn;
+  /** Takes the region out of the WebAssembly region links (its code is stale). */
+  kill?: () => void;
   blocks: Block[];
   /** Calls so far, up to REGION_WARMUP. */
   calls: number;
@@ -52,7 +54,7 @@ export interface Region {
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
 /** Executions after which a block is compiled into a region: JS back end, WebAssembly back end. */
-export const HOT_BLOCK = 50_000, WARM_BLOCK = 1000;
+export const HOT_BLOCK = 50_000, WARM_BLOCK = 5000;
 /** Most blocks / instructions in one region (bounds compile time and function size). */
 const MAX_BLOCKS = 32, MAX_INSNS = 200;
 
@@ -710,14 +712,17 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   const { list: members, lp, pp } = collect(cpu, root, eip);
   const blocks = members.map((m) => m.b);
   if (root.code32 && cpu.backEnd === 'wasm' && cpu.mem.memory !== null && wasmAvailable) {
-    const r = compileWasmRegion(cpu, members, lp, pp, (b) => deadFlags(b.insns));
-    if (r !== null) {
+    compileWasmRegion(cpu, members, lp, pp, (b) => deadFlags(b.insns), cpu.compileAsync, (r) => {
+      if (r === null) { wasmAvailable = false; return; }
+      // Compiled in the background: code written meanwhile makes it stale.
+      if (!blocks.every((b) => b.valid)) { r.kill(); return; }
       for (const ins of r.handlerCalls) countHandlerCall(ins);
       // No warm-up budgets: WebAssembly code is not speculatively optimized.
-      attach({ fn: r.fn, blocks, calls: REGION_WARMUP }, t0, r.bytes);
-      return;
-    }
-    wasmAvailable = false;
+      attach({ fn: r.fn, kill: r.kill, blocks, calls: REGION_WARMUP }, r.bytes);
+    });
+    // Time on this thread (a background compile is not in it).
+    codegenStats.ms += performance.now() - t0;
+    return;
   }
   const em = new Emitter(cpu, root.code32);
   const stack32 = cpu.stack32;
@@ -757,12 +762,13 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
     if (e instanceof EvalError) { available = false; return; }
     throw e;
   }
-  attach({ fn, blocks, calls: 0 }, t0, body.length);
+  codegenStats.ms += performance.now() - t0;
+  attach({ fn, blocks, calls: 0 }, body.length);
 }
 
 /** Counts a compiled region and attaches it to its blocks. */
-function attach(region: Region, t0: number, bytes: number): void {
-  codegenStats.regions++; codegenStats.blocks += region.blocks.length; codegenStats.ms += performance.now() - t0; codegenStats.bytes += bytes;
+function attach(region: Region, bytes: number): void {
+  codegenStats.regions++; codegenStats.blocks += region.blocks.length; codegenStats.bytes += bytes;
   for (const b of region.blocks) {
     codegenStats.instructions += b.insns.length;
     b.region = region;

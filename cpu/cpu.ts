@@ -55,9 +55,10 @@ const TLB_LIST_MAX = 8192;
 
 /**
  * Byte offsets in the memory's core area (bus/memory.ts CORE_AREA_BYTES): the TLB, the registers,
- * and the state area WebAssembly regions exchange lazy flags and exits through (codegen-wasm.ts).
+ * the state area WebAssembly regions exchange lazy flags and exits through, and the region links
+ * that chain them (codegen-wasm.ts).
  */
-export const CORE = { tlb: 0, regs: 4 << 20, state: (4 << 20) + 64 } as const;
+export const CORE = { tlb: 0, regs: 4 << 20, state: (4 << 20) + 64, links: (4 << 20) + 1024 } as const;
 
 export const CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20, CR0_WP = 0x10000, CR0_AM = 0x40000, CR0_NW = 0x20000000, CR0_CD = 0x40000000, CR0_PG = 0x80000000 | 0;
 export const CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200;
@@ -148,6 +149,8 @@ export class CPU {
   codeDirty = false;
   /** Bit s set while segment s has base 0 and full 4 GiB read and write windows (compiled code skips its checks). */
   flatSegs = 0;
+  /** Bumped whenever a segment's base or windows change (compiled code copies them only then). */
+  segGen = 0;
   /**
    * Bumped whenever linear-to-physical translation, CS or the decode mode may have changed: a
    * compiled region ends at the next block boundary when it moves (block links check the TLB instead).
@@ -194,7 +197,11 @@ export class CPU {
   /** The code generator's back end for 32-bit code: 'wasm' where the engine allows it, else 'js'. */
   readonly backEnd: 'wasm' | 'js';
 
-  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js' }) {
+  /** WebAssembly regions compile in the background and attach when ready (the run loop must yield to the event loop). */
+  readonly compileAsync: boolean;
+
+  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js'; compileAsync?: boolean }) {
+    this.compileAsync = opts.compileAsync ?? false;
     this.backEnd = opts.backEnd ?? (opts.mem.memory !== null ? 'wasm' : 'js');
     this.compileThreshold = opts.compileThreshold ?? (this.backEnd === 'wasm' ? WARM_BLOCK : HOT_BLOCK);
     this.mem = opts.mem;
@@ -756,6 +763,7 @@ export class CPU {
     this.segRLo[s] = readable ? lo : 1; this.segRHi[s] = readable ? hi : 0;
     this.segWLo[s] = writable ? lo : 1; this.segWHi[s] = writable ? hi : 0;
     if (lo > hi) { this.segRLo[s] = 1; this.segRHi[s] = 0; this.segWLo[s] = 1; this.segWHi[s] = 0; }
+    this.segGen++;
     const flat = this.segBase[s] === 0 && this.segRLo[s] === 0 && this.segRHi[s] === 0xffffffff && this.segWLo[s] === 0 && this.segWHi[s] === 0xffffffff;
     this.flatSegs = flat ? this.flatSegs | (1 << s) : this.flatSegs & ~(1 << s);
   }
@@ -816,7 +824,12 @@ export class CPU {
         this.codeDirty = true;
         // Compiled regions holding this block's code must not be entered again; their other blocks
         // (on other pages too) count their runs afresh, so they are compiled again once hot.
-        if (b.inRegions !== null) for (const r of b.inRegions) for (const m of r.blocks) if (m.region === r) { m.region = null; m.hits = 0; }
+        if (b.inRegions !== null) {
+          for (const r of b.inRegions) {
+            r.kill?.();
+            for (const m of r.blocks) if (m.region === r) { m.region = null; m.hits = 0; }
+          }
+        }
       }
     }
     if (this.curBlock && !this.curBlock.valid) this.exitBlock = true;

@@ -61,6 +61,8 @@ export class Code {
   get localCount(): number { return this.nLocals - this.params; }
 
   emit(e: Ex): void { for (const b of e) this.bytes.push(b); }
+  /** Puts code (a balanced sequence built with another Code) before everything emitted so far. */
+  prepend(e: Ex): void { this.bytes.unshift(...e); }
   set(l: number, v: Ex): void { this.emit(v); this.bytes.push(0x21, ...leb(l)); }
   store32(addr: Ex, v: Ex, offset = 0): void { this.emit(addr); this.emit(v); this.bytes.push(0x36, 0, ...leb(offset)); }
   store16(addr: Ex, v: Ex, offset = 0): void { this.emit(addr); this.emit(v); this.bytes.push(0x3b, 0, ...leb(offset)); }
@@ -113,20 +115,24 @@ const name = (s: string): number[] => [...leb(s.length), ...Array.from(s, (c) =>
 const funcType = (f: FuncSpec): number[] => [0x60, ...leb(f.params), ...new Array<number>(f.params).fill(0x7f), ...leb(f.results), ...(f.results ? [0x7f] : [])];
 
 /**
- * Module bytes: imports `env.mem` (a memory of `pages` 64 KiB pages, shared or not) and the JS
- * functions `imports` (as env.f0, env.f1, ...), defines `funcs` (function indices continue after
- * the imports) and exports the first defined function as `run`.
+ * Module bytes: imports `env.mem` (a memory of `pages` 64 KiB pages, shared or not), with `table`
+ * also `env.tbl` (a table of functions), and the JS functions `imports` (as env.f0, env.f1, ...);
+ * defines `funcs` (function indices continue after the imports) and exports the first ones under
+ * the names in `exports` (default: the first as `run`).
  */
-export function moduleBytes(pages: number, shared: boolean, imports: FuncSpec[], funcs: { spec: FuncSpec; code: Code }[]): Uint8Array<ArrayBuffer> {
+export function moduleBytes(pages: number, shared: boolean, imports: FuncSpec[], funcs: { spec: FuncSpec; code: Code }[],
+  { table = false, exports = ['run'] }: { table?: boolean; exports?: string[] } = {}): Uint8Array<ArrayBuffer> {
   const specs = [...imports, ...funcs.map((f) => f.spec)];
   const types: number[] = [...leb(specs.length)];
   for (const s of specs) types.push(...funcType(s));
-  const imp: number[] = [...leb(imports.length + 1)];
+  const imp: number[] = [...leb(imports.length + 1 + (table ? 1 : 0))];
   imp.push(...name('env'), ...name('mem'), 0x02, shared ? 0x03 : 0x01, ...leb(pages), ...leb(pages));
+  if (table) imp.push(...name('env'), ...name('tbl'), 0x01, 0x70, 0x00, 0x00);
   imports.forEach((_, i) => imp.push(...name('env'), ...name(`f${i}`), 0x00, ...leb(i)));
   const fns: number[] = [...leb(funcs.length)];
   funcs.forEach((_, i) => fns.push(...leb(imports.length + i)));
-  const exp = [...leb(1), ...name('run'), 0x00, ...leb(imports.length)];
+  const exp = [...leb(exports.length)];
+  exports.forEach((x, i) => exp.push(...name(x), 0x00, ...leb(imports.length + i)));
   const code: number[][] = [leb(funcs.length)];
   for (const f of funcs) {
     const n = f.code.localCount;

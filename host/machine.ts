@@ -56,6 +56,11 @@ export interface MachineOptions {
   compileThreshold?: number;
   /** The code generator's back end (default: WebAssembly where the engine has it). */
   backEnd?: 'wasm' | 'js';
+  /**
+   * Compile WebAssembly regions in the background (default true: the compile stays off the
+   * guest's thread; the caller's run loop must yield to the event loop for them to attach).
+   */
+  compileAsync?: boolean;
 }
 
 /** Why a ROM image cannot be mapped at the reset vector, or null when it can. */
@@ -118,7 +123,7 @@ export class Machine {
     this.mem.unmap(0xa0000, 0x20000);
     this.clock = new Clock(opts.clock ?? 'realtime');
     this.epochMs = opts.epochMs ?? (this.clock.mode === 'virtual' ? VIRTUAL_EPOCH_MS : Date.now());
-    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock, compileThreshold: opts.compileThreshold, backEnd: opts.backEnd });
+    const cpu = this.cpu = new CPU({ mem: this.mem, io: this.io, clock: this.clock, compileThreshold: opts.compileThreshold, backEnd: opts.backEnd, compileAsync: opts.compileAsync ?? true });
     cpu.onShutdown = (reason) => { this.shutdownReason = `guest ${reason}: the machine stopped`; };
 
     this.chips = createInterruptControllers({

@@ -58,19 +58,23 @@ if (!bench) {
     compileThreshold: threshold, backEnd,
     onSerial: (b) => { onReady(b); if (command !== null) out += String.fromCharCode(b); },
   });
-  /** Runs the machine until `done()`; a guest that stops first ends the profile. */
-  const runUntil = (done) => {
-    while (!done()) {
+  /**
+   * Runs the machine until `done()`; a guest that stops first ends the profile. Yields to the event
+   * loop now and then, as the CLI does, so regions compiled in the background attach.
+   */
+  const runUntil = async (done) => {
+    for (let slices = 1; !done(); slices++) {
       const r = m.runSlice(100_000);
       if (r === 'shutdown' || r === 'idle') { console.error(`profile-host: the guest stopped (${m.shutdownReason ?? r})`); process.exit(1); }
+      if (slices % 10 === 0) await new Promise((res) => setImmediate(res));
     }
   };
   if (command === null) {
     await session.post('Profiler.start');
-    runUntil(() => ready);
+    await runUntil(() => ready);
     report.push(`boot to the ready line: ${m.cpu.instructions.toLocaleString('en-US')} guest instructions, ${((performance.now() - t0) / 1000).toFixed(2)} s in-process (virtual clock, profiler on)`);
   } else {
-    runUntil(() => ready);
+    await runUntil(() => ready);
     // The marker is split in the typed line, so only the command's completion prints it whole.
     const mark = '@@ts86-profile-done';
     m.serialInput(new TextEncoder().encode(`${command}; echo @@ts86-''profile-done\n`));
@@ -78,7 +82,7 @@ if (!bench) {
     const i0 = m.cpu.instructions;
     t0 = performance.now();
     await session.post('Profiler.start');
-    runUntil(() => out.includes(mark));
+    await runUntil(() => out.includes(mark));
     const n = m.cpu.instructions - i0, ms = performance.now() - t0;
     report.push(`${command}: ${n.toLocaleString('en-US')} guest instructions, ${(ms / 1000).toFixed(2)} s (${(n / ms / 1000).toFixed(1)} MIPS; virtual clock, profiler on)`);
   }
