@@ -718,7 +718,11 @@ interface WasmRegion {
   dead: boolean;
 }
 
-const engines = new WeakMap<CPU, Engine>();
+/** Per CPU; null once the engine refused to compile WebAssembly for it. */
+const engines = new WeakMap<CPU, Engine | null>();
+
+/** Whether regions of this CPU can be WebAssembly (its memory is a WebAssembly.Memory, not refused). */
+export function wasmUsable(cpu: CPU): boolean { return cpu.mem.memory !== null && engines.get(cpu) !== null; }
 
 /**
  * The dispatcher: runs region `id` at EIP `pc`, then, while each region leaves normally (no side
@@ -757,13 +761,26 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
     { table: true, exports: ['dispatch', 'dead'] });
 }
 
-function engineOf(cpu: CPU): Engine {
+/** A CSP without 'wasm-unsafe-eval' refuses to compile WebAssembly; anything else is a bug here. */
+function refusal(err: unknown): boolean {
+  if (err instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(err))) return true;
+  throw err;
+}
+
+/** The CPU's engine, made on first use; null when the engine refuses to compile WebAssembly. */
+function engineOf(cpu: CPU): Engine | null {
   let e = engines.get(cpu);
   if (e !== undefined) return e;
   const mem = cpu.mem, memory = mem.memory!;
   const table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes(memory.buffer.byteLength >>> 16, mem.shared,
-    mem.coreBase + CORE.links, mem.coreBase + CORE.state)), { env: { mem: memory, tbl: table } });
+  let inst: WebAssembly.Instance;
+  try {
+    inst = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes(memory.buffer.byteLength >>> 16, mem.shared,
+      mem.coreBase + CORE.links, mem.coreBase + CORE.state)), { env: { mem: memory, tbl: table } });
+  } catch (err) {
+    if (refusal(err)) { engines.set(cpu, null); return null; }
+    throw err;
+  }
   const x = inst.exports as { dispatch: Engine['dispatch']; dead: Function };
   e = {
     table, dispatch: x.dispatch, dead: x.dead, sites: [], regions: [], free: [],
@@ -840,6 +857,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   const mem = cpu.mem;
   const core = mem.coreBase;
   const eng = engineOf(cpu);
+  if (eng === null) { done(null); return; }
   const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, eng.sites.length);
   const c = em.code, stack32 = cpu.stack32;
   const csBase = cpu.segBase[Seg.CS]! | 0;
@@ -906,11 +924,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
     };
     done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length });
   };
-  // A CSP without 'wasm-unsafe-eval' refuses to compile; anything else is a bug here.
-  const refused = (err: unknown) => {
-    if (err instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(err))) { eng.free.push(id); done(null); return; }
-    throw err;
-  };
+  const refused = (err: unknown) => { if (refusal(err)) { engines.set(cpu, null); done(null); } };
   if (async) { WebAssembly.instantiate(bytes, imports).then((r) => finish(r.instance), refused); return; }
   let inst: WebAssembly.Instance;
   try { inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports); } catch (err) { refused(err); return; }

@@ -24,7 +24,7 @@ import type { Block, Handler, Insn } from './decode.js';
 import { FAULT, Seg } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
-import { compileWasmRegion } from './codegen-wasm.js';
+import { compileWasmRegion, wasmUsable } from './codegen-wasm.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
@@ -59,8 +59,6 @@ export const HOT_BLOCK = 50_000, WARM_BLOCK = 5000;
 const MAX_BLOCKS = 32, MAX_INSNS = 200;
 
 let available = true;
-/** Cleared when the engine refuses to compile WebAssembly (a CSP without wasm-unsafe-eval). */
-let wasmAvailable = true;
 
 /** Counters for the profile mode (scripts/profile-host.mjs); `bytes` of JS source or WebAssembly. */
 export const codegenStats = { regions: 0, blocks: 0, instructions: 0, ms: 0, bytes: 0, handlerCalls: new Map<string, number>() };
@@ -711,9 +709,10 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   const t0 = performance.now();
   const { list: members, lp, pp } = collect(cpu, root, eip);
   const blocks = members.map((m) => m.b);
-  if (root.code32 && cpu.backEnd === 'wasm' && cpu.mem.memory !== null && wasmAvailable) {
+  if (root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu)) {
     compileWasmRegion(cpu, members, lp, pp, (b) => deadFlags(b.insns), cpu.compileAsync, (r) => {
-      if (r === null) { wasmAvailable = false; return; }
+      // Refused (a CSP without 'wasm-unsafe-eval'): later regions of this CPU use the JS back end.
+      if (r === null) return;
       // Compiled in the background: code written meanwhile makes it stale.
       if (!blocks.every((b) => b.valid)) { r.kill(); return; }
       for (const ins of r.handlerCalls) countHandlerCall(ins);

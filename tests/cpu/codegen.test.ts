@@ -232,4 +232,26 @@ test('compiled regions match the interpreter, slice by slice, on random programs
   assert.ok(codegenStats.regions - regions0 > PROGRAMS, 'regions were compiled');
 });
 
+test('an engine that refuses WebAssembly (a CSP without wasm-unsafe-eval): regions fall back to the JS back end', () => {
+  const W = WebAssembly as unknown as { Module: unknown; instantiate: unknown };
+  const saved = { Module: W.Module, instantiate: W.instantiate };
+  const refusal = () => new WebAssembly.CompileError("WebAssembly.Module(): Refused to compile or instantiate WebAssembly module because 'unsafe-eval' is not an allowed source of script");
+  const p = program((SEED * 1000003) >>> 0);
+  const ref = machine(p, Infinity);
+  const regions0 = codegenStats.regions, bytes0 = codegenStats.bytes;
+  W.Module = function refuse() { throw refusal(); };
+  W.instantiate = () => Promise.reject(refusal());
+  try {
+    const cpu = machine(p, 0);
+    while (!ref.halted && ref.instructions < BUDGET) {
+      ref.run(97); cpu.run(97);
+      assert.is(state(cpu), state(ref));
+    }
+  } finally {
+    W.Module = saved.Module; W.instantiate = saved.instantiate;
+  }
+  // Compiled all the same, as JS source (the first region, refused, stays interpreted).
+  assert.ok(codegenStats.regions > regions0 && codegenStats.bytes > bytes0, 'no JS regions were compiled after the refusal');
+});
+
 test.run();
