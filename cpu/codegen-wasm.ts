@@ -374,6 +374,16 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
       c.set(R0 + 4, get(s));
       return fs;
     }
+    if (f === O.pushRm) {
+      // The operand is read before ESP moves (PUSH [ESP+d] reads the old ESP).
+      let v: number;
+      if (ins.mem) { if (ea === null) return null; v = em.read(ins.seg, ea, 4); } else { v = em.tmp(); c.set(v, reg(ins.rm)); }
+      const s = em.tmp();
+      c.set(s, sub(reg(4), k32(4)));
+      em.write(Seg.SS, get(s), 4, get(v));
+      c.set(R0 + 4, get(s));
+      return fs;
+    }
     if (f === O.pop32r) {
       const v = em.read(Seg.SS, reg(4), 4);
       c.set(R0 + 4, add(reg(4), k32(4)));
@@ -654,6 +664,21 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
         c.set(R0 + 4, get(s));
         c.set(N, add(get(N), k32(K)));
         goTo(em, index, (en + ins.imm) | 0);
+        return;
+      }
+      // Indirect CALL/JMP (CS has a 4 GiB limit in every region, so no limit check is due).
+      if (stack32 && ins.size === 4 && (ins.fn === O.callRm || ins.fn === O.jmpRm) && (!ins.mem || eaEx(ins) !== null)) {
+        let t: number;
+        if (ins.mem) t = em.read(ins.seg, eaEx(ins)!, 4); else { t = em.tmp(); c.set(t, reg(ins.rm)); }
+        if (ins.fn === O.callRm) {
+          const s = em.tmp();
+          c.set(s, sub(reg(4), k32(4)));
+          em.write(Seg.SS, get(s), 4, k32(en));
+          c.set(R0 + 4, get(s));
+        }
+        c.set(PC, get(t));
+        c.set(N, add(get(N), k32(K)));
+        c.set(BI, k32(-1)); c.br('L');
         return;
       }
       if (stack32 && ins.fn === O.ret32) {
