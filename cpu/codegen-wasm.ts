@@ -4,7 +4,7 @@
  *
  * Why WebAssembly for warm code: the engine compiles a module to machine code at once (a baseline
  * compiler, then an optimizing one in the background) and never speculates, so a region pays off
- * after a few hundred runs of its blocks. A JS region first runs in the engine's bytecode
+ * after a few thousand runs of its blocks. A JS region first runs in the engine's bytecode
  * interpreter and deoptimizes at every path that had not run when it was optimized, which is why
  * JS regions only pay off on hot loops (cpu/README.md has the figures).
  *
@@ -27,7 +27,7 @@ import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
   moduleBytes, mul, mulOverflows, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
 } from './wasm-module.js';
-import type { Member, Region } from './codegen.js';
+import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, type FlagState, type Member, type Region } from './codegen.js';
 
 /**
  * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
@@ -56,12 +56,6 @@ const bool = (x: Ex): Ex => ne(x, k32(0));
 const bit = (x: Ex, b: number): Ex => and(shrU(x, k32(b)), k32(1));
 
 // ---------------------------------------------------------------- flags
-
-/** The flag producer of the instructions emitted so far in this block, when known statically. */
-const enum Known { None, Mat, Add, Sub, AddC, SubC, Logic, IncDec }
-interface FlagState { k: Known; top: number }
-const UNKNOWN: FlagState = { k: Known.None, top: 31 };
-const MAT: FlagState = { k: Known.Mat, top: 31 };
 
 const zfOf = (t: number): Ex => eqz(shl(get(LR), k32(31 - t)));
 const sfOf = (t: number): Ex => bit(get(LR), t);
@@ -150,8 +144,6 @@ function matFunction(): Code {
 
 // ---------------------------------------------------------------- the emitter
 
-const TOP = [0, 7, 15, 0, 31];
-
 interface Site { fn: Handler; ins: Insn; en: number; st: number; k: number; block: Block }
 
 class Emitter {
@@ -164,9 +156,9 @@ class Emitter {
   /** Side exit of the instruction being emitted: its index in the region and its EIP. */
   exitXo = 0; exitPc = 0;
 
-  /** `siteBase`: the number of this region's first handler-call site (they are numbered per CPU). */
+  /** `id`: the region's slot in the engine's table (handler calls name it). */
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
-    readonly siteBase: number) {}
+    readonly id: number) {}
 
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
@@ -183,9 +175,8 @@ class Emitter {
 
   /** Linear address of seg:off for an access of `size` bytes, into a new local (may side-exit). */
   lin(seg: number, off: Ex, size: number, write: boolean): number {
-    const cpu = this.cpu, c = this.code, l = this.tmp();
-    const flat = cpu.segBase[seg] === 0 && cpu.segRLo[seg] === 0 && cpu.segRHi[seg] === 0xffffffff && cpu.segWLo[seg] === 0 && cpu.segWHi[seg] === 0xffffffff;
-    if (flat && seg < 6) { this.flatNeed |= 1 << seg; c.set(l, off); return l; }
+    const c = this.code, l = this.tmp();
+    if (seg < 6 && (this.cpu.flatSegs & (1 << seg)) !== 0) { this.flatNeed |= 1 << seg; c.set(l, off); return l; }
     const base = S.Seg0 + 5 * seg, o = this.tmp();
     c.set(o, off);
     const lo = this.st(base + (write ? 3 : 1)), hi = this.st(base + (write ? 4 : 2));
@@ -247,6 +238,19 @@ class Emitter {
     if (!needsMat(fs, reads)) return fs;
     this.materialize();
     return MAT;
+  }
+
+  /** PUSH of a 32-bit value on the 32-bit stack (ESP moves only once the store succeeded). */
+  push(v: Ex): void {
+    const c = this.code, s = this.tmp();
+    c.set(s, sub(reg(4), k32(4)));
+    this.write(Seg.SS, get(s), 4, v);
+    c.set(R0 + 4, get(s));
+  }
+
+  /** Registers from memory into their locals (at entry and after a handler call). */
+  loadRegs(): void {
+    for (let r = 0; r < 8; r++) this.code.set(R0 + r, load32(k32(0), this.regsBase + 4 * r));
   }
 
   /** Registers to memory, lazy flags to the state area (before a handler call and at exit). */
@@ -367,21 +371,13 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (stack32 && ins.size === 4) {
     if (f === O.push32r || f === O.pushImm) {
       // PUSH ESP pushes the value before the decrement.
-      const v = em.tmp(), s = em.tmp();
-      c.set(v, f === O.push32r ? reg(ins.reg) : k32(ins.imm));
-      c.set(s, sub(reg(4), k32(4)));
-      em.write(Seg.SS, get(s), 4, get(v));
-      c.set(R0 + 4, get(s));
+      em.push(f === O.push32r ? reg(ins.reg) : k32(ins.imm));
       return fs;
     }
     if (f === O.pushRm) {
       // The operand is read before ESP moves (PUSH [ESP+d] reads the old ESP).
-      let v: number;
-      if (ins.mem) { if (ea === null) return null; v = em.read(ins.seg, ea, 4); } else { v = em.tmp(); c.set(v, reg(ins.rm)); }
-      const s = em.tmp();
-      c.set(s, sub(reg(4), k32(4)));
-      em.write(Seg.SS, get(s), 4, get(v));
-      c.set(R0 + 4, get(s));
+      if (ins.mem && ea === null) return null;
+      em.push(ins.mem ? get(em.read(ins.seg, ea!, 4)) : reg(ins.rm));
       return fs;
     }
     if (f === O.pop32r) {
@@ -431,7 +427,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     const off = em.tmp();
     c.set(off, ea);
     const a = em.read(ins.seg, get(off), size), r = em.tmp();
-    const x = aluOp(em, op, a, src, r, TOP[size]!, fs);
+    const x = aluOp(em, op, a, src, r, O.TOP[size]!, fs);
     // The store may take the side exit: the flags are committed after it.
     if (op !== 7) em.write(ins.seg, get(off), size, get(r));
     x.commit();
@@ -465,7 +461,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (f === O.test32RR) return test(reg(ins.rm), reg(ins.reg), 31);
   if (f === O.test8RR) return test(reg8(ins.rm), reg8(ins.reg), 7);
   if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
-    const top = TOP[ins.size]!;
+    const top = O.TOP[ins.size]!;
     const g = (x: number) => (ins.size === 4 ? reg(x) : reg8(x));
     const other = f === O.testRM ? g(ins.reg) : k32(ins.size === 4 ? ins.imm : ins.imm & 255);
     if (f === O.testAccImm) return test(g(0), other, top);
@@ -578,7 +574,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   const setcc = O.SETCC_R.indexOf(f);
   if (cmov >= 0 || setcc >= 0) {
     const cc = cmov >= 0 ? cmov : setcc;
-    const s = em.flagsFor(fs, [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!);
+    const s = em.flagsFor(fs, condReads(cc));
     if (cmov >= 0) { c.if(cond(cc, s)); c.set(R0 + ins.reg, reg(ins.rm)); c.end(); } else setReg8(c, ins.rm, cond(cc, s));
     return s;
   }
@@ -613,9 +609,6 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   return null;
 }
 
-/** Block-ending handlers after which execution may continue inside the region at the new EIP. */
-const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
-
 /** Continue at EIP `target` (a constant): inside the region when it holds that block, else leave. */
 function goTo(em: Emitter, index: Map<number, number>, target: number): void {
   const c = em.code, bi = index.get(target);
@@ -625,8 +618,9 @@ function goTo(em: Emitter, index: Map<number, number>, target: number): void {
 }
 
 /** The code of one block (32-bit code only: 16-bit code stays with the JS back end). */
-function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number>, stack32: boolean, dead: boolean[]): void {
+function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number>, stack32: boolean): void {
   const c = em.code, insns = m.b.insns, last = insns.length - 1, K = insns.length;
+  const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
   if (m.next !== null) {
     // The next page must still map where the block's tail was decoded from (once per call).
@@ -650,7 +644,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     if (isLast) {
       const cc = O.JCC32.indexOf(ins.fn);
       if (cc >= 0) {
-        const s = em.flagsFor(fs, [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!);
+        const s = em.flagsFor(fs, condReads(cc));
         c.set(N, add(get(N), k32(K)));
         c.if(cond(cc, s)); goTo(em, index, (en + ins.imm) | 0); c.end();
         goTo(em, index, en);
@@ -658,24 +652,17 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       }
       if (ins.fn === O.jmpRel && ins.size === 4) { c.set(N, add(get(N), k32(K))); goTo(em, index, (en + ins.imm) | 0); return; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
-        const s = em.tmp();
-        c.set(s, sub(reg(4), k32(4)));
-        em.write(Seg.SS, get(s), 4, k32(en));
-        c.set(R0 + 4, get(s));
+        em.push(k32(en));
         c.set(N, add(get(N), k32(K)));
         goTo(em, index, (en + ins.imm) | 0);
         return;
       }
       // Indirect CALL/JMP (CS has a 4 GiB limit in every region, so no limit check is due).
-      if (stack32 && ins.size === 4 && (ins.fn === O.callRm || ins.fn === O.jmpRm) && (!ins.mem || eaEx(ins) !== null)) {
+      const ea = ins.mem ? eaEx(ins) : null;
+      if (stack32 && ins.size === 4 && (ins.fn === O.callRm || ins.fn === O.jmpRm) && (!ins.mem || ea !== null)) {
         let t: number;
-        if (ins.mem) t = em.read(ins.seg, eaEx(ins)!, 4); else { t = em.tmp(); c.set(t, reg(ins.rm)); }
-        if (ins.fn === O.callRm) {
-          const s = em.tmp();
-          c.set(s, sub(reg(4), k32(4)));
-          em.write(Seg.SS, get(s), 4, k32(en));
-          c.set(R0 + 4, get(s));
-        }
+        if (ea !== null) t = em.read(ins.seg, ea, 4); else { t = em.tmp(); c.set(t, reg(ins.rm)); }
+        if (ins.fn === O.callRm) em.push(k32(en));
         c.set(PC, get(t));
         c.set(N, add(get(N), k32(K)));
         c.set(BI, k32(-1)); c.br('L');
@@ -697,15 +684,15 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       continue;
     }
     // Handler call: the CPU state is current while it runs.
-    const site = em.siteBase + em.sites.length;
+    const site = em.sites.length;
     em.sites.push({ fn: ins.fn, ins, en, st, k, block: m.b });
     em.writeBack();
     const s = em.tmp();
-    c.call(F_CALL, k32(site), get(N));
+    c.call(F_CALL, k32(em.id), k32(site), get(N));
     c.set(s, []);
     // A fault: EIP, the count and the state are those of the faulting instruction already.
     c.if(and(get(s), k32(1))); c.ret(k32(-2)); c.end();
-    for (let r = 0; r < 8; r++) c.set(R0 + r, load32(k32(0), em.regsBase + 4 * r));
+    em.loadRegs();
     c.set(FL, em.st(S.Fl)); c.set(LM, k32(0));
     fs = MAT;
     // Code written or the translation changed: stop at the next block boundary.
@@ -722,14 +709,13 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
 
 /**
  * Per CPU: the function table holding every live region (by id), the dispatcher that runs them
- * back to back, and the handler-call sites of all regions (a site number is global).
+ * back to back, and the regions by id.
  */
 interface Engine {
   table: WebAssembly.Table;
   dispatch: (id: number, lim: number, pc: number) => number;
   /** Takes a dead region's table slot: says "did not run". */
   dead: Function;
-  sites: Site[];
   regions: (WasmRegion | null)[];
   /** Free table slots (of dead regions). */
   free: number[];
@@ -740,6 +726,8 @@ interface Engine {
 interface WasmRegion {
   id: number;
   blocks: Block[];
+  /** Its handler calls, by the site number the code passes. */
+  sites: Site[];
   dead: boolean;
 }
 
@@ -773,6 +761,7 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
   c.set(NN, get(R));
   c.set(PCP, st(S.Pc));
   c.set(LIN, add(st(S.CsBase), get(PCP)));
+  // linkSlot(LIN), as the links were written.
   c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(11))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
   c.if(ne(load32(get(E)), get(LIN))); c.ret(get(NN)); c.end();
   c.set(ID, sub(load32(get(E), 4), k32(1)));
@@ -786,10 +775,9 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
     { table: true, exports: ['dispatch', 'dead'] });
 }
 
-/** A CSP without 'wasm-unsafe-eval' refuses to compile WebAssembly; anything else is a bug here. */
-function refusal(err: unknown): boolean {
-  if (err instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(err))) return true;
-  throw err;
+/** A CSP without 'wasm-unsafe-eval' refuses to compile WebAssembly; anything else is a bug here, rethrown. */
+function expectRefusal(err: unknown): void {
+  if (!(err instanceof WebAssembly.CompileError && /disallowed|refused/i.test(String(err)))) throw err;
 }
 
 /** The CPU's engine, made on first use; null when the engine refuses to compile WebAssembly. */
@@ -803,12 +791,13 @@ function engineOf(cpu: CPU): Engine | null {
     inst = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes(memory.buffer.byteLength >>> 16, mem.shared,
       mem.coreBase + CORE.links, mem.coreBase + CORE.state)), { env: { mem: memory, tbl: table } });
   } catch (err) {
-    if (refusal(err)) { engines.set(cpu, null); return null; }
-    throw err;
+    expectRefusal(err);
+    engines.set(cpu, null);
+    return null;
   }
   const x = inst.exports as { dispatch: Engine['dispatch']; dead: Function };
   e = {
-    table, dispatch: x.dispatch, dead: x.dead, sites: [], regions: [], free: [],
+    table, dispatch: x.dispatch, dead: x.dead, regions: [], free: [],
     links: new Int32Array(memory.buffer, mem.coreBase + CORE.links, 2 * LINK_ENTRIES),
   };
   engines.set(cpu, e);
@@ -818,11 +807,19 @@ function engineOf(cpu: CPU): Engine | null {
 // The chain being run: handler calls from its code find their CPU and entry state here.
 let curCpu: CPU | null = null, curEngine: Engine | null = null, curI0 = 0, curEpoch = 0;
 
-/** The handler call imported by every region: status bit 0 fault, 1 exitBlock, 2 stop at the next block. */
-function handlerCall(site: number, n: number): number {
-  const c = curCpu!, e = curEngine!;
-  const s = e.sites[site]!, st = c.wasmState;
+/** The lazy flags from the state area into the CPU (where a region wrote them back). */
+function flagsFromState(c: CPU, st: Int32Array): void {
   c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
+}
+
+/**
+ * The handler call imported by every region, for site `site` of region `id`: status bit 0 fault,
+ * 1 exitBlock, 2 stop at the next block.
+ */
+function handlerCall(id: number, site: number, n: number): number {
+  const c = curCpu!;
+  const s = curEngine!.regions[id]!.sites[site]!, st = c.wasmState;
+  flagsFromState(c, st);
   c.eip = s.en; c.instructions = curI0 + n + s.k;
   try {
     s.fn(c, s.ins);
@@ -859,7 +856,7 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
   curCpu = c; curEngine = e; curI0 = i0; curEpoch = c.chainEpoch;
   let n = e.dispatch(w.id, lim, c.eip);
   if (n < 0) return n;
-  c.flags = st[S.Fl]!; c.lazyMask = st[S.Lm]!; c.lazyKind = st[S.Lk]!; c.lazyA = st[S.La]!; c.lazyB = st[S.Lb]!; c.lazyRes = st[S.Lr]!; c.lazyTop = st[S.Lt]!;
+  flagsFromState(c, st);
   const xo = st[S.Xo]!;
   // Left before anything ran (a page the region's tail straddles into moved): interpret.
   if (n === 0 && xo < 0 && st[S.Keep] === 0) return -1;
@@ -877,20 +874,19 @@ export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Ins
  * `done`: at once, or with `async` once the engine has compiled it in the background (the guest
  * sees no difference: a region only runs code exactly as the interpreter would).
  */
-export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, dead: (b: Block) => boolean[],
-  async: boolean, done: (r: WasmResult) => void): void {
+export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, async: boolean, done: (r: WasmResult) => void): void {
   const mem = cpu.mem;
   const core = mem.coreBase;
   const eng = engineOf(cpu);
   if (eng === null) { done(null); return; }
-  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, eng.sites.length);
+  const id = eng.free.pop() ?? eng.regions.length;
+  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, id);
   const c = em.code, stack32 = cpu.stack32;
   const csBase = cpu.segBase[Seg.CS]! | 0;
-  const id = eng.free.pop() ?? eng.regions.length;
   const index = new Map<number, number>(members.map((m, i) => [m.eip, i]));
   c.ensureLocals(TMP);
   // Registers and the lazy flags into locals.
-  for (let r = 0; r < 8; r++) c.set(R0 + r, load32(k32(0), em.regsBase + 4 * r));
+  em.loadRegs();
   for (let i = 0; i < 7; i++) c.set(FL + i, em.st(S.Fl + i));
   c.set(RB, em.st(S.RB)); c.set(RM, em.st(S.RM)); c.set(WB, em.st(S.WB)); c.set(WM, em.st(S.WM));
   c.set(BI, k32(-1)); c.set(XO, k32(-1));
@@ -900,7 +896,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   const labels = members.map((_, i) => `b${i}`);
   for (let i = members.length - 1; i >= 0; i--) c.block(labels[i]!);
   c.brTable(get(BI), labels, 'find');
-  members.forEach((m, i) => { c.end(); emitBlock(em, m, i, index, stack32, dead(m.b)); });
+  members.forEach((m, i) => { c.end(); emitBlock(em, m, i, index, stack32); });
   c.end(); // find: the block at PC, if the region has it.
   members.forEach((m, i) => { c.if(eq(get(PC), k32(m.eip))); c.set(BI, k32(i)); c.br('L'); c.end(); });
   c.br('out');
@@ -925,14 +921,12 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   em.finish();
   const memory = mem.memory!;
   const bytes = moduleBytes(memory.buffer.byteLength >>> 16, mem.shared,
-    [{ params: 2, results: 1 }], [{ spec: { params: 3, results: 1 }, code: c }, { spec: { params: 7, results: 1 }, code: matFunction() }]);
+    [{ params: 3, results: 1 }], [{ spec: { params: 3, results: 1 }, code: c }, { spec: { params: 7, results: 1 }, code: matFunction() }]);
   const imports = { env: { mem: memory, f0: handlerCall } };
-  // Sites are numbered from where the engine's list stands now: claim them at once.
-  for (const x of em.sites) eng.sites.push(x);
   if (id === eng.regions.length) eng.regions.push(null);
   const blocks = members.map((m) => m.b);
   const finish = (inst: WebAssembly.Instance) => {
-    const w: WasmRegion = { id, blocks, dead: false };
+    const w: WasmRegion = { id, blocks, sites: em.sites, dead: false };
     if (id >= eng.table.length) eng.table.grow(id + 1 - eng.table.length + 64);
     eng.table.set(id, inst.exports.run as Function);
     eng.regions[id] = w;
@@ -949,7 +943,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
     };
     done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length });
   };
-  const refused = (err: unknown) => { if (refusal(err)) { engines.set(cpu, null); done(null); } };
+  const refused = (err: unknown) => { expectRefusal(err); engines.set(cpu, null); done(null); };
   if (async) { WebAssembly.instantiate(bytes, imports).then((r) => finish(r.instance), refused); return; }
   let inst: WebAssembly.Instance;
   try { inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports); } catch (err) { refused(err); return; }

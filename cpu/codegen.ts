@@ -99,8 +99,8 @@ function caught(c: CPU, e: unknown): void { if (e !== FAULT) throw e; c.pendingF
 function call(c: CPU, h: Handler, i: Insn): void { try { h(c, i); } catch (e) { caught(c, e); } }
 // ---------------------------------------------------------------- what the generator knows about the flags
 
-/** The flag producer of the instructions emitted so far in this block, when known statically. */
-const enum Known {
+/** The flag producer of the instructions emitted so far in this block, when known statically (both back ends). */
+export const enum Known {
   None,
   /** lm = 0: everything in fl. */
   Mat,
@@ -112,9 +112,10 @@ const enum Known {
   IncDec,
 }
 
-interface FlagState { k: Known; top: number }
+export interface FlagState { k: Known; top: number }
 
-const UNKNOWN: FlagState = { k: Known.None, top: 31 };
+export const UNKNOWN: FlagState = { k: Known.None, top: 31 };
+export const MAT: FlagState = { k: Known.Mat, top: 31 };
 
 /** Boolean source of EFLAGS bit `bit` in state `s`. */
 function flagSrc(bit: number, s: FlagState): string {
@@ -193,7 +194,6 @@ function condSrc(cc: number, s: FlagState): string {
 
 // ---------------------------------------------------------------- emitter
 
-const TOP = [0, 7, 15, 0, 31];
 
 /** Source of the 32-bit effective address from register locals, or null for forms left to the handler. */
 function eaSrc(ins: Insn): string | null {
@@ -233,9 +233,7 @@ class Emitter {
 
   /** Linear address of seg:off for an access of `size` bytes (statements, result in `l`). */
   lin(seg: number, off: string, size: number, write: boolean, l: string): string {
-    const c = this.cpu;
-    const flat = c.segBase[seg] === 0 && c.segRLo[seg] === 0 && c.segRHi[seg] === 0xffffffff && c.segWLo[seg] === 0 && c.segWHi[seg] === 0xffffffff;
-    if (flat && seg < 6) { this.flatNeed |= 1 << seg; return `const ${l} = ${off};`; }
+    if (seg < 6 && (this.cpu.flatSegs & (1 << seg)) !== 0) { this.flatNeed |= 1 << seg; return `const ${l} = ${off};`; }
     this.checkedSegs.add(seg);
     const o = this.tmp('o'), w = write ? 'w' : 'r';
     return `const ${o} = ${off} >>> 0; if (${o} < ${w}lo${seg} || ${o} + ${size - 1} > ${w}hi${seg}) ${this.exit} const ${l} = (sb${seg} + ${o}) | 0;`;
@@ -322,7 +320,7 @@ function aluOp(op: number, a: string, b: string, r: string, top: number, fs: Fla
 interface InsnOut { code: string; flags: FlagState }
 
 /** EFLAGS bits condition code `cc` reads. */
-const condReads = (cc: number): number => [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!;
+export const condReads = (cc: number): number => [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF][cc >> 1]!;
 
 /**
  * The arithmetic flags an instruction reads and the ones it always writes, for the inlined
@@ -364,7 +362,7 @@ function flagUse(ins: Insn): { r: number; w: number } | null {
  * reads it (flags are live at the block's end and at every instruction that may leave the region
  * or fault), so its flag update can be left out.
  */
-function deadFlags(insns: Insn[]): boolean[] {
+export function deadFlags(insns: Insn[]): boolean[] {
   const dead = new Array<boolean>(insns.length).fill(false);
   let live = ARITH;
   for (let k = insns.length - 1; k >= 0; k--) {
@@ -468,7 +466,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   const memAlu = (op: number, size: number, src: string): InsnOut | null => {
     const a = ea(); if (a === null) return null;
     const off = em.tmp('m');
-    const x = alu(op, v, src, TOP[size]!);
+    const x = alu(op, v, src, O.TOP[size]!);
     const store = op === 7 ? '' : em.write(ins.seg, off, size, r);
     // The write may fault: flags are committed after it.
     return out(`{ const ${off} = ${a}; ${em.read(ins.seg, off, size, v)} ${x.calc} ${store} ${x.flag} }`, x.flags);
@@ -492,7 +490,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (f === O.test32RR) return out(fl(`{ const ${r} = r${ins.rm} & r${ins.reg}; ${SET_LOGIC(r, 31)} }`), { k: Known.Logic, top: 31 });
   if (f === O.test8RR) return out(fl(`{ const ${r} = ${reg8(ins.rm)} & ${reg8(ins.reg)}; ${SET_LOGIC(r, 7)} }`), { k: Known.Logic, top: 7 });
   if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
-    const top = TOP[ins.size]!;
+    const top = O.TOP[ins.size]!;
     const get = (x: number) => (ins.size === 4 ? `r${x}` : reg8(x));
     const other = f === O.testRM ? get(ins.reg) : `${ins.size === 4 ? ins.imm | 0 : ins.imm & 255}`;
     if (f === O.testAccImm) return out(fl(`{ const ${r} = ${get(0)} & ${other}; ${SET_LOGIC(r, top)} }`), { k: Known.Logic, top });
@@ -560,7 +558,7 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (f === O.std) return out(`fl |= ${DF};`);
   if (f === O.clc || f === O.stc || f === O.cmc) {
     const matFl = fs.k === Known.Mat ? '' : 'fl = mat(fl, lm, lk, la, lb, lr, lt); lm = 0; ';
-    return out(`${matFl}fl ${f === O.clc ? `&= ${~CF}` : f === O.stc ? `|= ${CF}` : `^= ${CF}`};`, { k: Known.Mat, top: 31 });
+    return out(`${matFl}fl ${f === O.clc ? `&= ${~CF}` : f === O.stc ? `|= ${CF}` : `^= ${CF}`};`, MAT);
   }
 
   // Non-REP string steps (32-bit addressing; ES and the source segment guarded flat or checked).
@@ -580,7 +578,7 @@ const WRITE_BACK = 'R[0] = r0; R[1] = r1; R[2] = r2; R[3] = r3; R[4] = r4; R[5] 
 const RELOAD = 'r0 = R[0]; r1 = R[1]; r2 = R[2]; r3 = R[3]; r4 = R[4]; r5 = R[5]; r6 = R[6]; r7 = R[7]; fl = c.flags; lm = c.lazyMask; lk = c.lazyKind; la = c.lazyA; lb = c.lazyB; lr = c.lazyRes; lt = c.lazyTop;';
 
 /** Block-ending handlers after which execution may continue inside the region at the new EIP. */
-const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
+export const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
 
 /** The EIPs a block at `eip` can continue at, when statically known (`wrap` is the EIP width). */
 function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {
@@ -710,7 +708,7 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   const { list: members, lp, pp } = collect(cpu, root, eip);
   const blocks = members.map((m) => m.b);
   if (root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu)) {
-    compileWasmRegion(cpu, members, lp, pp, (b) => deadFlags(b.insns), cpu.compileAsync, (r) => {
+    compileWasmRegion(cpu, members, lp, pp, cpu.compileAsync, (r) => {
       // Refused (a CSP without 'wasm-unsafe-eval'): later regions of this CPU use the JS back end.
       if (r === null) return;
       // Compiled in the background: code written meanwhile makes it stale.

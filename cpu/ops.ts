@@ -10,7 +10,8 @@ import { CF, PF, AF, ZF, SF, OF, DF, IF, TF, NT, RF, VM, AC, ID, IOPL, ARITH, La
 import { Vec, deliverInterrupt, farTransfer, Far, farReturn, iret, loadSeg } from './protect.js';
 import { ioAllowed } from './ops-system.js';
 
-const TOP = [0, 7, 15, 0, 31];
+/** Top bit index of an operand of 1, 2 or 4 bytes. */
+export const TOP = [0, 7, 15, 0, 31];
 const MASK = [0, 0xff, 0xffff, 0, -1];
 
 /** Condition codes 0..15 (Jcc/SETcc/CMOVcc low nibble), each reading only the flags it needs. */
