@@ -23,7 +23,7 @@ export const enum PageKind { Unmapped = 0, Ram = 1, Rom = 2, Mmio = 3 }
 const PAGE_SHIFT = 12;
 const PAGES = 1 << 20;
 /** Bytes after the code-page bitmap reserved for the CPU core (its TLB and register file). */
-export const CORE_AREA_BYTES = (4 << 20) + 0x10000;
+export const CORE_AREA_BYTES = (4 << 20) + 0x90000;
 const WASM_PAGE = 0x10000;
 
 interface Region { base: number; length: number; handler: MmioHandler; name: string }

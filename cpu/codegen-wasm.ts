@@ -22,7 +22,8 @@ import type { Block, Handler, Insn } from './decode.js';
 import { CORE, FAULT, Seg } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
-import { ARITH, CF, DF, Lazy, OF, PF, AF, SF, ZF } from './flags.js';
+import { AC, ARITH, CF, DF, ID, IF, IOPL, Lazy, NT, OF, PF, AF, RF, SF, TF, VM, ZF } from './flags.js';
+import { cli } from './ops-system.js';
 import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
   moduleBytes, mul, mulOverflows, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
@@ -37,11 +38,16 @@ import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, type FlagState, type 
 const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, Stop, Id, RB, RM, WB, WM, Modes, CsBase, SegGen, Seg0 }
 /** Int32 slots of the state area. */
 export const STATE_SLOTS = S.Seg0 + 5 * 6;
-/** Bits of S.Modes besides the flat-segment bits (CPU.flatSegs): CS has a 4 GiB limit, SS is 32-bit. */
-const CS_FULL = 0x100, SS_32 = 0x200;
+/**
+ * Bits of S.Modes besides the flat-segment bits (CPU.flatSegs): CS has a 4 GiB limit, SS is 32-bit,
+ * privileged (real mode or CPL 0: CLI and POPF's IF need no check).
+ */
+const CS_FULL = 0x100, SS_32 = 0x200, PRIV = 0x400;
+const modesOf = (c: CPU): number =>
+  c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0) | (!c.protectedMode || c.cpl === 0 ? PRIV : 0);
 /** The region links: a direct-mapped table of (linear EIP, region id + 1) pairs at CORE.links. */
-export const LINK_ENTRIES = 4096;
-const linkSlot = (lin: number): number => ((lin ^ (lin >>> 11)) & (LINK_ENTRIES - 1)) << 3;
+export const LINK_ENTRIES = 1 << 16;
+const linkSlot = (lin: number): number => ((lin ^ (lin >>> 16)) & (LINK_ENTRIES - 1)) << 3;
 
 // Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
 // state, then per-instruction temporaries.
@@ -150,6 +156,9 @@ class Emitter {
   readonly code = new Code(3);
   /** Segments needing flat read+write windows (entry guard). */
   flatNeed = 0;
+  /** Compiled privileged (PRIV), and whether the code relies on it (entry guard). */
+  readonly priv: boolean;
+  needPriv = false;
   readonly sites: Site[] = [];
   private tmpNext = 0;
   private tmpMax = 0;
@@ -158,7 +167,7 @@ class Emitter {
 
   /** `id`: the region's slot in the engine's table (handler calls name it). */
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
-    readonly id: number) {}
+    readonly id: number) { this.priv = (modesOf(cpu) & PRIV) !== 0; }
 
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
@@ -579,6 +588,27 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     return s;
   }
 
+  // EFLAGS as a whole. PUSHF and POPF (32-bit, outside virtual-8086 mode, which is 16-bit code)
+  // push it without RF and VM; CLI and POPF's IF need privilege (PRIV, guarded at entry). A POPF
+  // that changes IF, TF or AC leaves to the interpreter, which checks interrupts and privilege.
+  if (f === O.pushf && stack32 && ins.size === 4) {
+    if (fs.k !== Known.Mat) em.materialize();
+    em.push(and(get(FL), k32(~(RF | VM))));
+    return MAT;
+  }
+  if (f === cli && em.priv) { em.needPriv = true; c.set(FL, and(get(FL), k32(~IF))); return fs; }
+  if (f === O.popf && stack32 && ins.size === 4 && em.priv) {
+    em.needPriv = true;
+    const mask = ARITH | TF | DF | NT | AC | ID | IOPL | IF;
+    const v = em.read(Seg.SS, reg(4), 4), nw = em.tmp();
+    if (fs.k !== Known.Mat) em.materialize();
+    c.set(nw, or(and(get(FL), k32(~mask)), and(get(v), k32(mask))));
+    c.if(and(xor(get(nw), get(FL)), k32(IF | TF | AC))); em.sideExit(); c.end();
+    c.set(R0 + 4, add(reg(4), k32(4)));
+    c.set(FL, get(nw));
+    return MAT;
+  }
+
   // Flag instructions.
   if (f === O.cld) { c.set(FL, and(get(FL), k32(~DF))); return fs; }
   if (f === O.std) { c.set(FL, or(get(FL), k32(DF))); return fs; }
@@ -699,8 +729,11 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     c.if(and(get(s), k32(4))); c.set(LIM, k32(-1)); c.end();
     c.if(and(get(s), k32(2))); c.set(N, add(get(N), k32(k + 1))); c.set(KEEP, k32(1)); c.br('out'); c.end();
     if (isLast) {
+      // After a block-ending handler that may have changed what the region was compiled for
+      // (segments, stack size), the dispatcher goes on: the next region checks its modes at entry.
       c.set(N, add(get(N), k32(K)));
-      if (STAYS.has(ins.fn) || !ins.endsBlock) { c.set(PC, em.st(S.Pc)); c.set(BI, k32(-1)); c.br('L'); } else { c.set(KEEP, k32(1)); c.br('out'); }
+      c.set(PC, em.st(S.Pc));
+      if (STAYS.has(ins.fn) || !ins.endsBlock) { c.set(BI, k32(-1)); c.br('L'); } else c.br('out');
     }
   }
 }
@@ -762,7 +795,7 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
   c.set(PCP, st(S.Pc));
   c.set(LIN, add(st(S.CsBase), get(PCP)));
   // linkSlot(LIN), as the links were written.
-  c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(11))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
+  c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
   c.if(ne(load32(get(E)), get(LIN))); c.ret(get(NN)); c.end();
   c.set(ID, sub(load32(get(E), 4), k32(1)));
   c.if(ltS(get(ID), k32(0))); c.ret(get(NN)); c.end();
@@ -833,17 +866,15 @@ function handlerCall(id: number, site: number, n: number): number {
   if (c.codeDirty) { c.codeDirty = false; status |= 4; if (!s.block.valid) c.exitBlock = true; }
   if (c.chainEpoch !== curEpoch) status |= 4;
   if (c.exitBlock) status |= 2;
+  // A segment load (MOV/POP Sreg, LDS...): the next region checks the modes as they are now.
+  if (st[S.SegGen] !== c.segGen) syncModes(c, st);
   st[S.Pc] = c.eip;
   return status;
 }
 
-/** Runs the chain of regions starting with `w` at c.eip (a RegionFn). */
-function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
-  const st = c.wasmState;
-  st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
-  st[S.Xo] = -1; st[S.Keep] = 0; st[S.Stop] = 0;
-  st[S.RB] = c.rBit; st[S.RM] = c.rMask; st[S.WB] = c.wBit; st[S.WM] = c.wMask;
-  st[S.Modes] = c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0);
+/** The modes, CS base and segment windows regions check and use, into the state area. */
+function syncModes(c: CPU, st: Int32Array): void {
+  st[S.Modes] = modesOf(c);
   st[S.CsBase] = c.segBase[Seg.CS]!;
   if (st[S.SegGen] !== c.segGen) {
     st[S.SegGen] = c.segGen;
@@ -852,6 +883,15 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
       st[b] = c.segBase[seg]!; st[b + 1] = c.segRLo[seg]!; st[b + 2] = c.segRHi[seg]!; st[b + 3] = c.segWLo[seg]!; st[b + 4] = c.segWHi[seg]!;
     }
   }
+}
+
+/** Runs the chain of regions starting with `w` at c.eip (a RegionFn). */
+function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
+  const st = c.wasmState;
+  st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
+  st[S.Xo] = -1; st[S.Keep] = 0; st[S.Stop] = 0;
+  st[S.RB] = c.rBit; st[S.RM] = c.rMask; st[S.WB] = c.wBit; st[S.WM] = c.wMask;
+  syncModes(c, st);
   const i0 = c.instructions;
   curCpu = c; curEngine = e; curI0 = i0; curEpoch = c.chainEpoch;
   let n = e.dispatch(w.id, lim, c.eip);
@@ -911,7 +951,8 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   // still mapped at the EIP's linear page? Else it does not run.
   const pre = new Code(3), t = TMP;
   pre.set(t, load32(k32(lp << 2), em.tlbBase));
-  const mask = em.flatNeed | CS_FULL | SS_32, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0);
+  const priv = em.needPriv ? PRIV : 0;
+  const mask = em.flatNeed | CS_FULL | SS_32 | priv, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0) | priv;
   pre.if(or(or(ne(and(em.st(S.Modes), k32(mask)), k32(want)), ne(em.st(S.CsBase), k32(csBase))),
     or(ne(shrU(add(k32(csBase), get(PC)), k32(12)), k32(lp)), or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), em.st(S.RM)), em.st(S.RB))))));
   pre.ret(k32(-1));

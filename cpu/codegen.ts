@@ -577,8 +577,12 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
 const WRITE_BACK = 'R[0] = r0; R[1] = r1; R[2] = r2; R[3] = r3; R[4] = r4; R[5] = r5; R[6] = r6; R[7] = r7; c.flags = fl; c.lazyMask = lm; c.lazyKind = lk; c.lazyA = la; c.lazyB = lb; c.lazyRes = lr; c.lazyTop = lt;';
 const RELOAD = 'r0 = R[0]; r1 = R[1]; r2 = R[2]; r3 = R[3]; r4 = R[4]; r5 = R[5]; r6 = R[6]; r7 = R[7]; fl = c.flags; lm = c.lazyMask; lk = c.lazyKind; la = c.lazyA; lb = c.lazyB; lr = c.lazyRes; lt = c.lazyTop;';
 
-/** Block-ending handlers after which execution may continue inside the region at the new EIP. */
-export const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32]);
+/**
+ * Block-ending handlers after which execution may continue inside the region at the new EIP (a REP
+ * string instruction that has not finished sets exitBlock, so the region leaves anyway).
+ */
+export const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32,
+  O.movs, O.stos, O.lods, O.cmps, O.scas]);
 
 /** The EIPs a block at `eip` can continue at, when statically known (`wrap` is the EIP width). */
 function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {

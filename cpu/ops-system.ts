@@ -2,7 +2,7 @@
 import type { CPU } from './cpu.js';
 import { Reg, Seg, CR0_TS, CR0_PE, CR0_MP, CR0_EM, CR4_TSD, CR4_PCE, CR4_DE } from './cpu.js';
 import type { Handler, Insn } from './decode.js';
-import { IF, IOPL, VM, RF, ZF } from './flags.js';
+import { IF, IOPL, VM, RF, TF, ZF } from './flags.js';
 import { loadLdt, loadTr, probeDescriptor, descLimit } from './protect.js';
 import { MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP } from './msr.js';
 
@@ -38,7 +38,12 @@ export const cli: Handler = (c) => {
 };
 export const sti: Handler = (c) => {
   if (c.protectedMode && (c.v86 ? iopl(c) < 3 : c.cpl > iopl(c))) c.gp(0);
-  if (!(c.flags & IF)) { c.flags |= IF; c.setShadow(); c.requestInterruptCheck(); }
+  if (!(c.flags & IF)) {
+    c.flags |= IF;
+    // The one-instruction interrupt shadow only matters with an interrupt already waiting (one
+    // raised later is requested by its source); single-stepping keeps it as it was.
+    if (c.wakeable || (c.flags & TF)) { c.setShadow(); c.requestInterruptCheck(); }
+  }
 };
 
 export const clts: Handler = (c) => { needCpl0(c); c.cr[0] = c.cr[0]! & ~CR0_TS; };

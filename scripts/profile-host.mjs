@@ -1,11 +1,12 @@
 // `npm run profile:host`: where ts86's host time goes, beside `npm run profile` (profile-boot.mjs,
 // where the guest's instructions go).
 //
-//   node scripts/profile-host.mjs [--boot | --run 'CMD' | --bench int|mem|rep] [--threshold N] [--backend wasm|js] [--top N] [--cpuprofile FILE]
+//   node scripts/profile-host.mjs [--boot | --run 'CMD' [--warm N] | --bench int|mem|rep] [--threshold N] [--backend wasm|js] [--top N] [--cpuprofile FILE]
 //
 // --boot (default) boots the default guest to its ready line under the virtual clock; --run CMD
 // boots it unprofiled, then profiles one shell command typed into it (for example
-// --run 'seq 1 20000 | sort -r | md5sum'); --bench NAME runs a benchmark kernel from bench/. Prints the host functions with the most self time (V8's
+// --run 'seq 1 20000 | sort -r | md5sum'), after running it N times unprofiled with --warm N (as
+// `npm run bench` times warm runs); --bench NAME runs a benchmark kernel from bench/. Prints the host functions with the most self time (V8's
 // sampling profiler; generated code shows as "region") and the code generator's counters: regions,
 // size, time spent generating, and the instructions it left to interpreter handlers.
 // --threshold sets the compile threshold (Infinity: interpreter only); --backend picks the code
@@ -24,6 +25,8 @@ const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); retur
 const bench = arg('bench', null);
 const command = arg('run', null);
 const top = Number(arg('top', '25'));
+const warm = Number(arg('warm', '0'));
+if (!(warm >= 0)) { console.error('profile-host: --warm wants a count >= 0'); process.exit(2); }
 const threshold = arg('threshold', null) === null ? undefined : Number(arg('threshold'));
 if (threshold !== undefined && !(threshold >= 0)) { console.error('profile-host: --threshold wants a number >= 0 or Infinity'); process.exit(2); }
 const backEnd = arg('backend', undefined);
@@ -75,6 +78,11 @@ if (!bench) {
     report.push(`boot to the ready line: ${m.cpu.instructions.toLocaleString('en-US')} guest instructions, ${((performance.now() - t0) / 1000).toFixed(2)} s in-process (virtual clock, profiler on)`);
   } else {
     await runUntil(() => ready);
+    for (let i = 0; i < warm; i++) {
+      out = '';
+      m.serialInput(new TextEncoder().encode(`${command}; echo @@ts86-''warm-done\n`));
+      await runUntil(() => out.includes('@@ts86-warm-done'));
+    }
     // The marker is split in the typed line, so only the command's completion prints it whole.
     const mark = '@@ts86-profile-done';
     m.serialInput(new TextEncoder().encode(`${command}; echo @@ts86-''profile-done\n`));

@@ -1,6 +1,6 @@
 // The code generator against the interpreter: long seeded random programs (ALU, shifts, multiply
-// and divide, memory through paging with a not-present and a read-only page, stack, string steps,
-// forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
+// and divide, memory through paging with a not-present and a read-only page, stack, string steps
+// and short REP runs, PUSHF/POPF/CLI/STI, segment reloads, forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
 // lockstep: interpreted only, compiled from the first run (threshold 0) and compiled once warm
 // (threshold 3). After every slice of a random number of instructions, the instruction count, EIP,
 // registers, EFLAGS and halt state must be identical; at the end, all of RAM the programs touch.
@@ -66,7 +66,7 @@ class Gen {
     const op = this.int(8), d = this.dst(), s = this.src(), d8 = this.d8();
     const mem = 0x40 | 3; // [ebx + d8]
     if (this.r() < 0.003) return this.faulty();
-    switch (this.int(33)) {
+    switch (this.int(34)) {
       case 0: case 1: return [op * 8 + 1, 0xc0 | (s << 3) | d];
       case 2: return [op * 8 + 3, 0xc0 | (d << 3) | s];
       case 3: return [0x83, 0xc0 | (op << 3) | d, this.int(256)];
@@ -112,6 +112,15 @@ class Gen {
         [0xf7, mem | (this.pick([2, 3]) << 3), d8], // NOT/NEG [mem]
         [0x0f, 0xba, 0xe0 | d, this.int(256)], // BT r32, imm8
       ]);
+      case 33: { // EFLAGS as a whole, CLI/STI, a segment reload, a short REP string run in the data area
+        const flags = (this.int(2) ? 0x200 : 0) | (this.int(2) ? 0x40000 : 0) | (this.r() < 0.05 ? 0x100 : 0) | (this.int(0x1000) & 0xcd5) | this.int(2) << 21;
+        const set = [0x8d, 0x40 | (6 << 3) | 3, this.d8(), 0x8d, 0x40 | (7 << 3) | 3, this.d8()];
+        return this.pick([
+          [0x9c], [0x9c, 0x58 + d], [0x9c, 0x9d], [0x68, ...le32(flags), 0x9d], [0xfa], [0xfb],
+          [0x8c, 0xd8 | d, 0x8e, 0xd8 | d],
+          [...set, 0x51, 0xb9, ...le32(this.int(40)), 0xf3, this.pick([0xab, 0xa5, 0xaa, 0xa4, 0xad]), 0x59],
+        ]);
+      }
       default: return [0x90];
     }
   }
