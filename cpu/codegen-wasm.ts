@@ -169,6 +169,14 @@ class Emitter {
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
     readonly id: number) { this.priv = (modesOf(cpu) & PRIV) !== 0; }
 
+  /** Bits of the VP local: the linear pages checked in this call. */
+  private readonly pages = new Map<number, number>();
+  pageBit(lp: number): number {
+    let b = this.pages.get(lp);
+    if (b === undefined) { b = 1 << this.pages.size; this.pages.set(lp, b); }
+    return b;
+  }
+
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
   finish(): void { this.code.ensureLocals(TMP + this.tmpMax); }
@@ -652,14 +660,15 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
   const c = em.code, insns = m.b.insns, last = insns.length - 1, K = insns.length;
   const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
-  if (m.next !== null) {
-    // The next page must still map where the block's tail was decoded from (once per call).
-    const [lp, pp] = m.next;
-    c.if(eqz(get(VP)));
+  // The pages the block was decoded from must still map where they did, with execute permission
+  // (each page once per call: a translation change ends the region at the next block boundary).
+  for (const [lp, pp] of m.next === null ? [[m.lp, m.pp]] : [[m.lp, m.pp], m.next]) {
+    const bit = em.pageBit(lp!);
+    c.if(eqz(and(get(VP), k32(bit))));
     const t = em.tmp();
-    c.set(t, load32(k32(lp << 2), em.tlbBase));
-    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
-    c.set(VP, k32(1));
+    c.set(t, load32(k32(lp! << 2), em.tlbBase));
+    c.if(or(ne(and(get(t), k32(-4096)), k32(pp! << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
+    c.set(VP, or(get(VP), k32(bit)));
     c.end();
   }
   // A block runs only when it fits in the budget.
@@ -914,7 +923,7 @@ export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Ins
  * `done`: at once, or with `async` once the engine has compiled it in the background (the guest
  * sees no difference: a region only runs code exactly as the interpreter would).
  */
-export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: number, async: boolean, done: (r: WasmResult) => void): void {
+export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, done: (r: WasmResult) => void): void {
   const mem = cpu.mem;
   const core = mem.coreBase;
   const eng = engineOf(cpu);
@@ -947,18 +956,15 @@ export function compileWasmRegion(cpu: CPU, members: Member[], lp: number, pp: n
   em.setSt(S.Stop, ltS(get(LIM), k32(0)));
   c.ret(get(N));
   // Prologue (emitted last: the segments the code needs flat are known now): the modes it was
-  // compiled for (flat segments, CS limit, stack size, CS base) and the page it was decoded from,
-  // still mapped at the EIP's linear page? Else it does not run.
-  const pre = new Code(3), t = TMP;
-  pre.set(t, load32(k32(lp << 2), em.tlbBase));
+  // compiled for (flat segments, CS limit, stack size, privilege, CS base)? Else it does not run.
+  // (Each block checks its pages.)
+  const pre = new Code(3);
   const priv = em.needPriv ? PRIV : 0;
   const mask = em.flatNeed | CS_FULL | SS_32 | priv, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0) | priv;
-  pre.if(or(or(ne(and(em.st(S.Modes), k32(mask)), k32(want)), ne(em.st(S.CsBase), k32(csBase))),
-    or(ne(shrU(add(k32(csBase), get(PC)), k32(12)), k32(lp)), or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), em.st(S.RM)), em.st(S.RB))))));
+  pre.if(or(ne(and(em.st(S.Modes), k32(mask)), k32(want)), ne(em.st(S.CsBase), k32(csBase))));
   pre.ret(k32(-1));
   pre.end();
   c.prepend(pre.bytes);
-  c.ensureLocals(t + 1);
   em.finish();
   const memory = mem.memory!;
   const bytes = moduleBytes(memory.buffer.byteLength >>> 16, mem.shared,

@@ -598,10 +598,11 @@ function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): n
 const eipWrap = (code32: boolean) => (code32 ? (x: number) => x | 0 : (x: number) => x & 0xffff);
 
 /**
- * A block of a region, at the EIP it was compiled for; a block straddling into the next linear
- * page also names the physical page that one must map to.
+ * A block of a region, at the EIP it was compiled for, with the linear page it starts on and the
+ * physical page that must map there; a block straddling into the next linear page also names the
+ * physical page that one must map to.
  */
-export interface Member { b: Block; eip: number; next: [number, number] | null }
+export interface Member { b: Block; eip: number; lp: number; pp: number; next: [number, number] | null }
 
 /** Emits the code of one block (a `case` of the region's switch). */
 function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string {
@@ -666,11 +667,14 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
   return s;
 }
 
+/** Pages one WebAssembly region may take blocks from (each checked once per call, one bit each). */
+export const MAX_PAGES = 16;
+
 /**
  * Collects the region rooted at `root` (at EIP `eip`): decoded blocks it can reach, found through
- * the current TLB.
+ * the current TLB; from the root's page only, or with `anyPage` from up to MAX_PAGES pages.
  */
-function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: number; pp: number } {
+function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: Member[]; lp: number; pp: number } {
   const csb = cpu.segBase[Seg.CS]!;
   const wrap = eipWrap(root.code32);
   const blockAt = (e: number): Block | undefined => {
@@ -679,13 +683,15 @@ function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: numb
     const phys = ((t & -4096) | (lin & 4095)) >>> 0;
     return cpu.blockAt((phys >>> 12) * 4 + root.mode, phys & 4095);
   };
-  // Blocks of the root's page only. Measured on kernel-heavy guest work (pipes, context switches),
-  // regions that took blocks from any page (each checking its own page) ran 2-3x slower: their many
-  // paths not yet taken when the engine optimizes the function each cost a deoptimization later
-  // (hundreds per second), and whole regions die with any one page's code.
+  // JS regions take blocks of the root's page only. Measured on kernel-heavy guest work (pipes,
+  // context switches), JS regions that took blocks from any page ran 2-3x slower: their many paths
+  // not yet taken when the engine optimizes the function each cost a deoptimization later (hundreds
+  // per second). WebAssembly is not speculative, and there a call from one region to the next is
+  // what costs (the sort spent half its region time entering regions): they cross pages.
   const rootSlot = Math.floor(root.key / 4096), rootLp = ((csb + eip) | 0) >>> 12;
   const seen = new Set<number>([eip]);
-  const list: Member[] = [{ b: root, eip, next: null }];
+  const pages = new Set<number>([rootLp]);
+  const list: Member[] = [{ b: root, eip, lp: rootLp, pp: root.pages[0]!, next: null }];
   let insns = root.insns.length;
   for (let q = 0; q < list.length && list.length < MAX_BLOCKS; q++) {
     const { b, eip: at } = list[q]!;
@@ -696,12 +702,14 @@ function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: numb
       if (seen.has(t)) continue;
       const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
-      if (nb === undefined || Math.floor(nb.key / 4096) !== rootSlot || ((csb + t) | 0) >>> 12 !== rootLp || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
-      seen.add(t); list.push({ b: nb, eip: t, next: null }); insns += nb.insns.length;
+      if (nb === undefined || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      const lp = ((csb + t) | 0) >>> 12;
+      if (anyPage ? nb.mode !== root.mode || (!pages.has(lp) && pages.size === MAX_PAGES) : Math.floor(nb.key / 4096) !== rootSlot || lp !== rootLp) continue;
+      seen.add(t); pages.add(lp); list.push({ b: nb, eip: t, lp, pp: nb.pages[0]!, next: null }); insns += nb.insns.length;
     }
   }
   // A block ends at its page's end, so only its last instruction can reach into the next page.
-  for (const m of list) if (m.b.pages.length > 1) m.next = [(rootLp + 1) & 0xfffff, m.b.pages[1]!];
+  for (const m of list) if (m.b.pages.length > 1) m.next = [(m.lp + 1) & 0xfffff, m.b.pages[1]!];
   return { list, lp: rootLp, pp: root.pages[0]! };
 }
 
@@ -709,10 +717,11 @@ function collect(cpu: CPU, root: Block, eip: number): { list: Member[]; lp: numb
 export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   if (!available) return;
   const t0 = performance.now();
-  const { list: members, lp, pp } = collect(cpu, root, eip);
+  const wasm = root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu);
+  const { list: members, lp, pp } = collect(cpu, root, eip, wasm);
   const blocks = members.map((m) => m.b);
-  if (root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu)) {
-    compileWasmRegion(cpu, members, lp, pp, cpu.compileAsync, (r) => {
+  if (wasm) {
+    compileWasmRegion(cpu, members, cpu.compileAsync, (r) => {
       // Refused (a CSP without 'wasm-unsafe-eval'): later regions of this CPU use the JS back end.
       if (r === null) return;
       // Compiled in the background: code written meanwhile makes it stale.
