@@ -45,8 +45,13 @@ export const STATE_SLOTS = S.Seg0 + 5 * 6;
 const CS_FULL = 0x100, SS_32 = 0x200, PRIV = 0x400;
 const modesOf = (c: CPU): number =>
   c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0) | (!c.protectedMode || c.cpl === 0 ? PRIV : 0);
-/** The region links: a direct-mapped table of (linear EIP, region id + 1) pairs at CORE.links. */
+/**
+ * The region links: a direct-mapped table of (linear EIP, region id + 1 | block index << LINK_BI)
+ * pairs at CORE.links.
+ */
 export const LINK_ENTRIES = 1 << 16;
+/** Region ids below 2^20, block indices below 2^11 (codegen.ts MAX_WASM_BLOCKS). */
+const LINK_BI = 20, LINK_ID = (1 << LINK_BI) - 1;
 const linkSlot = (lin: number): number => ((lin ^ (lin >>> 16)) & (LINK_ENTRIES - 1)) << 3;
 
 // Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
@@ -806,7 +811,7 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
   // linkSlot(LIN), as the links were written.
   c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
   c.if(ne(load32(get(E)), get(LIN))); c.ret(get(NN)); c.end();
-  c.set(ID, sub(load32(get(E), 4), k32(1)));
+  c.set(ID, sub(and(load32(get(E), 4), k32(LINK_ID)), k32(1)));
   c.if(ltS(get(ID), k32(0))); c.ret(get(NN)); c.end();
   c.br('L');
   c.end();
@@ -946,7 +951,15 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   for (let i = members.length - 1; i >= 0; i--) c.block(labels[i]!);
   c.brTable(get(BI), labels, 'find');
   members.forEach((m, i) => { c.end(); emitBlock(em, m, i, index, stack32); });
-  c.end(); // find: the block at PC, if the region has it.
+  c.end(); // find: the block at PC, if the region has it: through its link (one look-up), else
+  // (its link taken by another region's block) one comparison per block.
+  const e = TMP, lin = TMP + 1;
+  c.ensureLocals(TMP + 2);
+  c.set(lin, add(k32(csBase), get(PC)));
+  c.set(e, add(shl(and(xor(get(lin), shrU(get(lin), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(core + CORE.links)));
+  c.if(and(eq(load32(get(e)), get(lin)), eq(and(load32(get(e), 4), k32(LINK_ID)), k32(id + 1))));
+  c.set(BI, shrU(load32(get(e), 4), k32(LINK_BI))); c.br('L');
+  c.end();
   members.forEach((m, i) => { c.if(eq(get(PC), k32(m.eip))); c.set(BI, k32(i)); c.br('L'); c.end(); });
   c.br('out');
   c.end(); // loop
@@ -978,15 +991,20 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
     eng.table.set(id, inst.exports.run as Function);
     eng.regions[id] = w;
     // Every block of the region can be entered from another region.
-    for (const m of members) {
+    members.forEach((m, bi) => {
       const lin = (csBase + m.eip) | 0, k = linkSlot(lin) >> 2;
-      eng.links[k] = lin; eng.links[k + 1] = id + 1;
-    }
+      eng.links[k] = lin; eng.links[k + 1] = (id + 1) | (bi << LINK_BI);
+    });
     // The slot is reused by a later compile only (never while a chain runs, so a side exit of the
     // region killed under it still finds its blocks in `regions`).
     const kill = () => {
       if (w.dead) return;
       w.dead = true; eng.table.set(id, eng.dead); eng.free.push(id);
+      // Its links go too: a later region in the same slot must not find its block indices.
+      for (const m of members) {
+        const lin = (csBase + m.eip) | 0, k = linkSlot(lin) >> 2;
+        if (eng.links[k] === lin && (eng.links[k + 1]! & LINK_ID) === id + 1) { eng.links[k] = 0; eng.links[k + 1] = 0; }
+      }
     };
     done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length });
   };

@@ -53,10 +53,19 @@ export interface Region {
  */
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
-/** Executions after which a block is compiled into a region: JS back end, WebAssembly back end. */
-export const HOT_BLOCK = 50_000, WARM_BLOCK = 5000;
-/** Most blocks / instructions in one region (bounds compile time and function size). */
-const MAX_BLOCKS = 32, MAX_INSNS = 200;
+/**
+ * Executions after which a block is compiled into a region: JS back end, WebAssembly back end (with
+ * regions up to MAX_WASM_INSNS, 20,000 boots in 1.44 s at 171 MiB resident where 5,000 took 1.54-1.64 s
+ * and 194-216 MiB: boot code compiled is mostly code that will not run again; the warm sort is no slower).
+ */
+export const HOT_BLOCK = 50_000, WARM_BLOCK = 20_000;
+/**
+ * Region size limits: JS regions (one page; a larger function only deoptimizes more), WebAssembly
+ * regions (up to MAX_PAGES pages: the larger, the fewer calls between regions; measured on the
+ * sort, 32/200 6.2-6.9 s, 256/1500 4.8 s, 512/3000 4.3-4.6 s, 1024/6000 4.4 s, and on gzip
+ * 512/3000 7.2 s, 1024/6000 6.5 s, profile:host warm).
+ */
+const MAX_BLOCKS = 32, MAX_INSNS = 200, MAX_WASM_BLOCKS = 1024, MAX_WASM_INSNS = 6000;
 
 let available = true;
 
@@ -668,7 +677,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
 }
 
 /** Pages one WebAssembly region may take blocks from (each checked once per call, one bit each). */
-export const MAX_PAGES = 16;
+const MAX_PAGES = 32;
 
 /**
  * Collects the region rooted at `root` (at EIP `eip`): decoded blocks it can reach, found through
@@ -693,7 +702,8 @@ function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: 
   const pages = new Set<number>([rootLp]);
   const list: Member[] = [{ b: root, eip, lp: rootLp, pp: root.pages[0]!, next: null }];
   let insns = root.insns.length;
-  for (let q = 0; q < list.length && list.length < MAX_BLOCKS; q++) {
+  const maxBlocks = anyPage ? MAX_WASM_BLOCKS : MAX_BLOCKS, maxInsns = anyPage ? MAX_WASM_INSNS : MAX_INSNS;
+  for (let q = 0; q < list.length && list.length < maxBlocks; q++) {
     const { b, eip: at } = list[q]!;
     const next = staticSuccessors(b, at, wrap);
     // Successors seen at run time (returns, indirect jumps).
@@ -702,7 +712,7 @@ function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: 
       if (seen.has(t)) continue;
       const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
-      if (nb === undefined || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > MAX_INSNS) continue;
+      if (nb === undefined || !nb.valid || nb.hits * 4 < cpu.compileThreshold || insns + nb.insns.length > maxInsns) continue;
       const lp = ((csb + t) | 0) >>> 12;
       if (anyPage ? nb.mode !== root.mode || (!pages.has(lp) && pages.size === MAX_PAGES) : Math.floor(nb.key / 4096) !== rootSlot || lp !== rootLp) continue;
       seen.add(t); pages.add(lp); list.push({ b: nb, eip: t, lp, pp: nb.pages[0]!, next: null }); insns += nb.insns.length;
