@@ -26,7 +26,7 @@ import { AC, ARITH, CF, DF, ID, IF, IOPL, Lazy, NT, OF, PF, AF, RF, SF, TF, VM, 
 import { cli } from './ops-system.js';
 import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
-  moduleBytes, mul, mulOverflows, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
+  moduleBytes, mul, mulOverflows, mulWide, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
 } from './wasm-module.js';
 import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, type FlagState, type Member, type Region } from './codegen.js';
 
@@ -539,11 +539,52 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     em.setLazy(Lazy.Sub, k32(0), get(a), get(r), 31);
     return { k: Known.SubC, top: 31 };
   }
-  if (f === O.btImm && ins.op === 0 && ins.size === 4 && !ins.mem) {
+  // BT/BTS/BTR/BTC with an immediate bit offset, or a register one on a register (a register offset
+  // on memory addresses outside the operand: handler). Only CF changes.
+  if ((f === O.btImm || (f === O.btReg && !ins.mem)) && ins.size === 4) {
+    if (ins.mem && ea === null) return null;
+    const off = em.tmp(), n = em.tmp(), cf = em.tmp();
+    let v: number;
+    if (ins.mem) { c.set(off, ea!); v = em.read(ins.seg, get(off), 4); } else { v = em.tmp(); c.set(v, reg(ins.rm)); }
+    c.set(n, f === O.btImm ? k32(ins.imm & 31) : and(reg(ins.reg), k32(31)));
+    c.set(cf, and(shrU(get(v), get(n)), k32(1)));
+    if (ins.op !== 0) {
+      const m = shl(k32(1), get(n));
+      const r = ins.op === 1 ? or(get(v), m) : ins.op === 2 ? and(get(v), not(m)) : xor(get(v), m);
+      if (ins.mem) em.write(ins.seg, get(off), 4, r); else c.set(R0 + ins.rm, r);
+    }
     if (dead) return fs;
     c.set(LM, and(get(LM), k32(~CF)));
-    c.set(FL, or(and(get(FL), k32(~CF)), bit(reg(ins.rm), ins.imm & 31)));
+    c.set(FL, or(and(get(FL), k32(~CF)), get(cf)));
     return fs.k === Known.Mat ? MAT : UNKNOWN;
+  }
+  // CMPXCHG: the destination is written either way (the old value when they differ), as locked.
+  if (f === O.cmpxchg && ins.size === 4) {
+    if (ins.mem && ea === null) return null;
+    const off = em.tmp(), a = em.tmp(), e = em.tmp();
+    let d: number;
+    if (ins.mem) { c.set(off, ea!); d = em.read(ins.seg, get(off), 4); } else { d = em.tmp(); c.set(d, reg(ins.rm)); }
+    c.set(a, reg(0));
+    c.set(e, eq(get(a), get(d)));
+    if (ins.mem) em.write(ins.seg, get(off), 4, select(reg(ins.reg), get(d), get(e)));
+    else c.set(R0 + ins.rm, select(reg(ins.reg), get(d), get(e)));
+    c.set(R0, select(reg(0), get(d), get(e)));
+    if (dead) return fs;
+    em.setLazy(Lazy.Sub, get(a), get(d), sub(get(a), get(d)), 31);
+    return { k: Known.Sub, top: 31 };
+  }
+  // MUL/IMUL into EDX:EAX.
+  if (f === O.group3 && ins.size === 4 && (ins.op === 4 || ins.op === 5)) {
+    if (ins.mem && ea === null) return null;
+    const b = em.tmp(), lo = em.tmp(), hi = em.tmp();
+    c.set(b, ins.mem ? get(em.read(ins.seg, ea!, 4)) : reg(ins.rm));
+    const w = mulWide(reg(0), get(b), ins.op === 5);
+    c.set(lo, w.lo); c.set(hi, w.hi);
+    c.set(R0, get(lo)); c.set(R0 + 2, get(hi));
+    if (dead) return fs;
+    em.setLogic(get(lo), 31);
+    c.if(ins.op === 5 ? ne(get(hi), shrS(get(lo), k32(31))) : get(hi)); c.set(FL, or(get(FL), k32(CF | OF))); c.end();
+    return UNKNOWN;
   }
 
   // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).
@@ -598,6 +639,12 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     const cc = cmov >= 0 ? cmov : setcc;
     const s = em.flagsFor(fs, condReads(cc));
     if (cmov >= 0) { c.if(cond(cc, s)); c.set(R0 + ins.reg, reg(ins.rm)); c.end(); } else setReg8(c, ins.rm, cond(cc, s));
+    return s;
+  }
+  if (f === O.setcc && ins.mem) {
+    if (ea === null) return null;
+    const s = em.flagsFor(fs, condReads(ins.op));
+    em.write(ins.seg, ea, 1, cond(ins.op, s));
     return s;
   }
 

@@ -51,7 +51,8 @@ export const TLB_SR = 1, TLB_SW = 2, TLB_UR = 4, TLB_UW = 8;
 /** Not plain RAM: go through PhysicalMemory. */
 export const TLB_SLOW = 16;
 export const TLB_GLOBAL = 32;
-const TLB_LIST_MAX = 8192;
+/** Listed TLB pages (past this, a flush scans all 2^20 entries): non-global, global (the kernel's). */
+const TLB_LOCAL_MAX = 8192, TLB_GLOBAL_MAX = 65536;
 
 /**
  * Byte offsets in the memory's core area (bus/memory.ts CORE_AREA_BYTES): the TLB, the registers,
@@ -118,10 +119,15 @@ export class CPU {
   readonly msr = new MsrState();
   readonly fpu: X87;
 
-  // TLB: one entry per 4 KiB linear page (in the memory's core area).
+  // TLB: one entry per 4 KiB linear page (in the memory's core area). The pages filled since they
+  // were last flushed are listed, global ones apart, so a CR3 write visits only the others (the
+  // kernel's global pages are most of the TLB: the list walk was most of a context switch).
   readonly tlb: Int32Array;
-  private readonly tlbList = new Int32Array(TLB_LIST_MAX);
-  private tlbCount = 0;
+  private readonly tlbLocal = new Int32Array(TLB_LOCAL_MAX);
+  private readonly tlbGlobal = new Int32Array(TLB_GLOBAL_MAX);
+  private tlbLocalCount = 0;
+  private tlbGlobalCount = 0;
+  /** A list ran full: the next flush scans the whole TLB and lists it again. */
   private tlbOverflow = false;
   /** Masks for the current privilege: (entry & mask) === bit means the fast path applies. */
   rBit = TLB_SR; rMask = TLB_SR | TLB_SLOW;
@@ -396,27 +402,32 @@ export class CPU {
     if (this.tlbOverflow) {
       if (all) tlb.fill(0);
       else for (let i = 0; i < tlb.length; i++) { if ((tlb[i]! & TLB_GLOBAL) === 0) tlb[i] = 0; }
-      this.tlbCount = 0; this.tlbOverflow = false;
-      if (!all) this.rebuildTlbList();
+      this.tlbLocalCount = 0; this.tlbGlobalCount = 0; this.tlbOverflow = false;
+      if (!all) this.rebuildTlbLists();
       return;
     }
-    let kept = 0;
-    for (let i = 0; i < this.tlbCount; i++) {
-      const page = this.tlbList[i]!;
-      if (!all && (tlb[page]! & TLB_GLOBAL)) this.tlbList[kept++] = page;
-      else tlb[page] = 0;
+    // A page listed as local may have turned global since (it is then listed as global too).
+    for (let i = 0; i < this.tlbLocalCount; i++) {
+      const page = this.tlbLocal[i]!;
+      if (all || (tlb[page]! & TLB_GLOBAL) === 0) tlb[page] = 0;
     }
-    this.tlbCount = kept;
+    this.tlbLocalCount = 0;
+    if (all) {
+      for (let i = 0; i < this.tlbGlobalCount; i++) tlb[this.tlbGlobal[i]!] = 0;
+      this.tlbGlobalCount = 0;
+    }
   }
 
-  private rebuildTlbList(): void {
+  private rebuildTlbLists(): void {
     const tlb = this.tlb;
-    for (let i = 0; i < tlb.length; i++) {
-      if (tlb[i] !== 0) {
-        if (this.tlbCount === TLB_LIST_MAX) { this.tlbOverflow = true; return; }
-        this.tlbList[this.tlbCount++] = i;
-      }
-    }
+    for (let i = 0; i < tlb.length; i++) if (tlb[i] !== 0) this.listTlbPage(i, tlb[i]! & TLB_GLOBAL);
+  }
+
+  /** Lists a page whose TLB entry was just filled (or changed between global and not). */
+  private listTlbPage(page: number, global: number): void {
+    if (global) {
+      if (this.tlbGlobalCount < TLB_GLOBAL_MAX) this.tlbGlobal[this.tlbGlobalCount++] = page; else this.tlbOverflow = true;
+    } else if (this.tlbLocalCount < TLB_LOCAL_MAX) this.tlbLocal[this.tlbLocalCount++] = page; else this.tlbOverflow = true;
   }
 
   invlpg(lin: number): void { this.tlb[lin >>> 12] = 0; this.chainEpoch++; }
@@ -470,9 +481,8 @@ export class CPU {
       perm = TLB_SR | TLB_SW | TLB_UR | TLB_UW;
     }
     if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) perm |= TLB_SLOW;
-    if (this.tlb[vpage] === 0) {
-      if (this.tlbCount < TLB_LIST_MAX) this.tlbList[this.tlbCount++] = vpage; else this.tlbOverflow = true;
-    }
+    const old = this.tlb[vpage]!;
+    if (old === 0 || ((old ^ global) & TLB_GLOBAL) !== 0) this.listTlbPage(vpage, global);
     this.tlb[vpage] = phys | perm | global;
     return (phys | (lin & 0xfff)) >>> 0;
   }

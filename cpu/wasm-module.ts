@@ -39,6 +39,12 @@ export const select = (a: Ex, b: Ex, c: Ex): Ex => [...a, ...b, ...c, 0x1b];
 export const load32 = (addr: Ex, offset = 0): Ex => [...addr, 0x28, 0, ...leb(offset)];
 export const load16u = (addr: Ex, offset = 0): Ex => [...addr, 0x2f, 0, ...leb(offset)];
 export const load8u = (addr: Ex, offset = 0): Ex => [...addr, 0x2d, 0, ...leb(offset)];
+/** The low and high halves of the 64-bit product of two i32 values, signed or unsigned. */
+export const mulWide = (a: Ex, b: Ex, signed: boolean): { lo: Ex; hi: Ex } => {
+  const ext = signed ? 0xac : 0xad;
+  const p = [...a, ext, ...b, ext, 0x7e];
+  return { lo: [...p, 0xa7], hi: [...p, 0x42, 32, signed ? 0x87 : 0x88, 0xa7] };
+};
 /** Whether the signed 64-bit product of two i32 values differs from its low 32 bits sign-extended. */
 export const mulOverflows = (a: Ex, b: Ex): Ex => {
   const p = [...a, 0xac, ...b, 0xac, 0x7e];

@@ -1,6 +1,6 @@
 // The code generator against the interpreter: long seeded random programs (ALU, shifts, multiply
 // and divide, memory through paging with a not-present and a read-only page, stack, string steps
-// and short REP runs, PUSHF/POPF/CLI/STI, segment reloads, forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
+// and short REP runs, PUSHF/POPF/CLI/STI, segment reloads, bit tests, CMPXCHG, forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
 // lockstep: interpreted only, compiled from the first run (threshold 0) and compiled once warm
 // (threshold 3). After every slice of a random number of instructions, the instruction count, EIP,
 // registers, EFLAGS and halt state must be identical; at the end, all of RAM the programs touch.
@@ -66,7 +66,7 @@ class Gen {
     const op = this.int(8), d = this.dst(), s = this.src(), d8 = this.d8();
     const mem = 0x40 | 3; // [ebx + d8]
     if (this.r() < 0.003) return this.faulty();
-    switch (this.int(34)) {
+    switch (this.int(35)) {
       case 0: case 1: return [op * 8 + 1, 0xc0 | (s << 3) | d];
       case 2: return [op * 8 + 3, 0xc0 | (d << 3) | s];
       case 3: return [0x83, 0xc0 | (op << 3) | d, this.int(256)];
@@ -121,6 +121,14 @@ class Gen {
           [...set, 0x51, 0xb9, ...le32(this.int(40)), 0xf3, this.pick([0xab, 0xa5, 0xaa, 0xa4, 0xad]), 0x59],
         ]);
       }
+      case 34: return this.pick([ // bit tests, CMPXCHG, one-operand MUL/IMUL, SETcc on memory
+        [0x0f, 0xba, mem | ((4 + this.int(4)) << 3), d8, this.int(256)],
+        [0x0f, 0xba, 0xc0 | ((4 + this.int(4)) << 3) | d, this.int(256)],
+        [0x0f, this.pick([0xa3, 0xab, 0xb3, 0xbb]), 0xc0 | (s << 3) | d],
+        [0x0f, 0xb1, mem | (s << 3), d8], [0x0f, 0xb1, 0xc0 | (s << 3) | d],
+        [0xf7, mem | (this.pick([4, 5]) << 3), d8],
+        [0x0f, 0x90 | this.int(16), mem, d8],
+      ]);
       default: return [0x90];
     }
   }
