@@ -54,18 +54,22 @@ export interface Region {
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
 /**
- * Executions after which a block is compiled into a region: JS back end, WebAssembly back end (with
- * regions up to MAX_WASM_INSNS, 20,000 boots in 1.44 s at 171 MiB resident where 5,000 took 1.54-1.64 s
- * and 194-216 MiB: boot code compiled is mostly code that will not run again; the warm sort is no slower).
+ * Executions after which a block is compiled into a region: JS back end, WebAssembly back end. With
+ * regions of thousands of instructions, 20,000 boots in 1.44-1.6 s at 171-177 MiB resident where
+ * 5,000 took 1.54-2.05 s and 194-216 MiB (boot code compiled is mostly code that will not run
+ * again), and md5sum takes 0.72 s where 10,000 took 1.00 s and 5,000 2.11 s (the engine's
+ * optimizing compiler busy with the many large regions); the sort is the same at all three.
  */
 export const HOT_BLOCK = 50_000, WARM_BLOCK = 20_000;
 /**
  * Region size limits: JS regions (one page; a larger function only deoptimizes more), WebAssembly
- * regions (up to MAX_PAGES pages: the larger, the fewer calls between regions; measured on the
- * sort, 32/200 6.2-6.9 s, 256/1500 4.8 s, 512/3000 4.3-4.6 s, 1024/6000 4.4 s, and on gzip
- * 512/3000 7.2 s, 1024/6000 6.5 s, profile:host warm).
+ * regions (up to MAX_PAGES pages: the larger, the fewer calls between regions). Warm, profile:host,
+ * at a threshold of 20,000: md5sum 0.60 / 0.61 / 0.58 s, sort 4.47 / 4.21 / 4.44 s, gzip 7.21 /
+ * 6.91 / 6.71 s with 256/1,500, 512/3,000 and 1,024/6,000; one-page regions of 32/200 took 6.2-6.9 s
+ * on the sort. Past that the engine's optimizing compiler is the cost (its time grows faster than
+ * the function: at a threshold of 5,000 it took 68% of the machine during md5sum).
  */
-const MAX_BLOCKS = 32, MAX_INSNS = 200, MAX_WASM_BLOCKS = 1024, MAX_WASM_INSNS = 6000;
+const MAX_BLOCKS = 32, MAX_INSNS = 200, MAX_WASM_BLOCKS = 512, MAX_WASM_INSNS = 3000;
 
 let available = true;
 
