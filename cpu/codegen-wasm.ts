@@ -57,7 +57,7 @@ const linkSlot = (lin: number): number => ((lin ^ (lin >>> 16)) & (LINK_ENTRIES 
 // Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
 // state, then per-instruction temporaries.
 const LIM = 0, PC = 1, N = 2, R0 = 3, FL = 11, LM = 12, LK = 13, LA = 14, LB = 15, LR = 16, LT = 17;
-const BI = 18, XO = 19, KEEP = 20, VP = 21, RB = 22, RM = 23, WB = 24, WM = 25, TMP = 26;
+const BI = 18, XO = 19, KEEP = 20, RB = 21, RM = 22, WB = 23, WM = 24, TMP = 25;
 // Functions of a region module: the imported handler call, the region itself, flag materialization.
 const F_CALL = 0, F_MAT = 2;
 
@@ -174,14 +174,9 @@ class Emitter {
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
     readonly id: number) { this.priv = (modesOf(cpu) & PRIV) !== 0; }
 
-  /** Bits of the VP local: the linear pages checked in this call. */
-  private readonly pages = new Map<number, number>();
-  pageBit(lp: number): number {
-    let b = this.pages.get(lp);
-    if (b === undefined) { b = 1 << this.pages.size; this.pages.set(lp, b); }
-    return b;
-  }
-
+  /** The region's blocks, and the index of the one being emitted. */
+  members: Member[] = [];
+  cur = 0;
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
   finish(): void { this.code.ensureLocals(TMP + this.tmpMax); }
@@ -703,8 +698,32 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
 function goTo(em: Emitter, index: Map<number, number>, target: number): void {
   const c = em.code, bi = index.get(target);
   c.set(PC, k32(target));
-  if (bi === undefined) c.br('out');
-  else { c.set(BI, k32(bi)); c.br('L'); }
+  if (bi === undefined) { c.br('out'); return; }
+  // A block on pages the current one has checked already is entered past its page checks (the
+  // br_table's second half).
+  const from = pagesOf(em.members[em.cur]!), to = pagesOf(em.members[bi]!);
+  const checked = to.every(([lp, pp]) => from.some(([l, p]) => l === lp && p === pp));
+  c.set(BI, k32(checked ? em.members.length + bi : bi)); c.br('L');
+}
+
+/** The (linear, physical) pages a block's code lies on. */
+const pagesOf = (m: Member): [number, number][] => (m.next === null ? [[m.lp, m.pp]] : [[m.lp, m.pp], m.next]);
+
+/**
+ * That the pages the block was decoded from still map where they did, with execute permission (a
+ * translation change ends the region at the next block boundary, so once checked they stay good
+ * for the call). Checked where control comes from elsewhere: a region entry, a return or indirect
+ * jump, a jump from a block on other pages; not as a flag per page, which would be one more value
+ * live across every loop.
+ */
+function emitPageChecks(em: Emitter, m: Member): void {
+  const c = em.code;
+  for (const [lp, pp] of pagesOf(m)) {
+    const t = em.tmp();
+    c.set(t, load32(k32(lp << 2), em.tlbBase));
+    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
+  }
+  em.resetTmps();
 }
 
 /** The code of one block (32-bit code only: 16-bit code stays with the JS back end). */
@@ -712,17 +731,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
   const c = em.code, insns = m.b.insns, last = insns.length - 1, K = insns.length;
   const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
-  // The pages the block was decoded from must still map where they did, with execute permission
-  // (each page once per call: a translation change ends the region at the next block boundary).
-  for (const [lp, pp] of m.next === null ? [[m.lp, m.pp]] : [[m.lp, m.pp], m.next]) {
-    const bit = em.pageBit(lp!);
-    c.if(eqz(and(get(VP), k32(bit))));
-    const t = em.tmp();
-    c.set(t, load32(k32(lp! << 2), em.tlbBase));
-    c.if(or(ne(and(get(t), k32(-4096)), k32(pp! << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
-    c.set(VP, or(get(VP), k32(bit)));
-    c.end();
-  }
+  em.cur = bi;
   // A block runs only when it fits in the budget.
   c.if(gtS(add(get(N), k32(K)), get(LIM))); c.br('out'); c.end();
   let fs = UNKNOWN;
@@ -994,10 +1003,12 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   c.block('out');
   c.loop('L');
   c.block('find');
-  const labels = members.map((_, i) => `b${i}`);
-  for (let i = members.length - 1; i >= 0; i--) c.block(labels[i]!);
-  c.brTable(get(BI), labels, 'find');
-  members.forEach((m, i) => { c.end(); emitBlock(em, m, i, index, stack32); });
+  // Block i has two entries: BI = i before its page checks, BI = n + i after them.
+  em.members = members;
+  const n = members.length, checked = members.map((_, i) => `c${i}`), past = members.map((_, i) => `b${i}`);
+  for (let i = n - 1; i >= 0; i--) { c.block(past[i]!); c.block(checked[i]!); }
+  c.brTable(get(BI), [...checked, ...past], 'find');
+  members.forEach((m, i) => { c.end(); emitPageChecks(em, m); c.end(); emitBlock(em, m, i, index, stack32); });
   c.end(); // find: the block at PC, if the region has it: through its link (one look-up), else
   // (its link taken by another region's block) one comparison per block.
   const e = TMP, lin = TMP + 1;

@@ -680,7 +680,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, stack32: boolean): string
   return s;
 }
 
-/** Pages one WebAssembly region may take blocks from (each checked once per call, one bit each). */
+/** Pages one WebAssembly region may take blocks from. */
 const MAX_PAGES = 32;
 
 /**
