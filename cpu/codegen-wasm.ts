@@ -53,6 +53,9 @@ export const LINK_ENTRIES = 1 << 16;
 /** Region ids below 2^20, block indices below 2^11 (codegen.ts MAX_WASM_BLOCKS). */
 const LINK_BI = 20, LINK_ID = (1 << LINK_BI) - 1;
 const linkSlot = (lin: number): number => ((lin ^ (lin >>> 16)) & (LINK_ENTRIES - 1)) << 3;
+/** linkSlot as compiled code: the address of the link for the linear EIP in local `lin`. */
+const linkAddr = (lin: number, linksBase: number): Ex =>
+  add(shl(and(xor(get(lin), shrU(get(lin), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase));
 
 // Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
 // state, then per-instruction temporaries.
@@ -170,13 +173,10 @@ class Emitter {
   /** Side exit of the instruction being emitted: its index in the region and its EIP. */
   exitXo = 0; exitPc = 0;
 
-  /** `id`: the region's slot in the engine's table (handler calls name it). */
+  /** `id`: the region's slot in the engine's table (handler calls name it); `members`: its blocks. */
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
-    readonly id: number) { this.priv = (modesOf(cpu) & PRIV) !== 0; }
+    readonly id: number, readonly members: Member[]) { this.priv = (modesOf(cpu) & PRIV) !== 0; }
 
-  /** The region's blocks, and the index of the one being emitted. */
-  members: Member[] = [];
-  cur = 0;
   tmp(): number { const t = TMP + this.tmpNext++; if (this.tmpNext > this.tmpMax) this.tmpMax = this.tmpNext; return t; }
   resetTmps(): void { this.tmpNext = 0; }
   finish(): void { this.code.ensureLocals(TMP + this.tmpMax); }
@@ -695,14 +695,14 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
 }
 
 /** Continue at EIP `target` (a constant): inside the region when it holds that block, else leave. */
-function goTo(em: Emitter, index: Map<number, number>, target: number): void {
+function goTo(em: Emitter, index: Map<number, number>, from: Member, target: number): void {
   const c = em.code, bi = index.get(target);
   c.set(PC, k32(target));
   if (bi === undefined) { c.br('out'); return; }
   // A block on pages the current one has checked already is entered past its page checks (the
   // br_table's second half).
-  const from = pagesOf(em.members[em.cur]!), to = pagesOf(em.members[bi]!);
-  const checked = to.every(([lp, pp]) => from.some(([l, p]) => l === lp && p === pp));
+  const had = pagesOf(from);
+  const checked = pagesOf(em.members[bi]!).every(([lp, pp]) => had.some(([l, p]) => l === lp && p === pp));
   c.set(BI, k32(checked ? em.members.length + bi : bi)); c.br('L');
 }
 
@@ -731,7 +731,6 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
   const c = em.code, insns = m.b.insns, last = insns.length - 1, K = insns.length;
   const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
-  em.cur = bi;
   // A block runs only when it fits in the budget.
   c.if(gtS(add(get(N), k32(K)), get(LIM))); c.br('out'); c.end();
   let fs = UNKNOWN;
@@ -746,15 +745,15 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       if (cc >= 0) {
         const s = em.flagsFor(fs, condReads(cc));
         c.set(N, add(get(N), k32(K)));
-        c.if(cond(cc, s)); goTo(em, index, (en + ins.imm) | 0); c.end();
-        goTo(em, index, en);
+        c.if(cond(cc, s)); goTo(em, index, m, (en + ins.imm) | 0); c.end();
+        goTo(em, index, m, en);
         return;
       }
-      if (ins.fn === O.jmpRel && ins.size === 4) { c.set(N, add(get(N), k32(K))); goTo(em, index, (en + ins.imm) | 0); return; }
+      if (ins.fn === O.jmpRel && ins.size === 4) { c.set(N, add(get(N), k32(K))); goTo(em, index, m, (en + ins.imm) | 0); return; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
         em.push(k32(en));
         c.set(N, add(get(N), k32(K)));
-        goTo(em, index, (en + ins.imm) | 0);
+        goTo(em, index, m, (en + ins.imm) | 0);
         return;
       }
       // Indirect CALL/JMP (CS has a 4 GiB limit in every region, so no limit check is due).
@@ -780,7 +779,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     const after = inlineInsn(em, ins, fs, stack32, dead[k]!);
     if (after !== null) {
       fs = after;
-      if (isLast) { c.set(N, add(get(N), k32(K))); goTo(em, index, en); }
+      if (isLast) { c.set(N, add(get(N), k32(K))); goTo(em, index, m, en); }
       continue;
     }
     // Handler call: the CPU state is current while it runs.
@@ -864,8 +863,7 @@ function dispatcherBytes(pages: number, shared: boolean, linksBase: number, stBa
   c.set(NN, get(R));
   c.set(PCP, st(S.Pc));
   c.set(LIN, add(st(S.CsBase), get(PCP)));
-  // linkSlot(LIN), as the links were written.
-  c.set(E, add(shl(and(xor(get(LIN), shrU(get(LIN), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase)));
+  c.set(E, linkAddr(LIN, linksBase));
   c.if(ne(load32(get(E)), get(LIN))); c.ret(get(NN)); c.end();
   c.set(ID, sub(and(load32(get(E), 4), k32(LINK_ID)), k32(1)));
   c.if(ltS(get(ID), k32(0))); c.ret(get(NN)); c.end();
@@ -990,7 +988,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   const eng = engineOf(cpu);
   if (eng === null) { done(null); return; }
   const id = eng.free.pop() ?? eng.regions.length;
-  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, id);
+  const em = new Emitter(cpu, core + CORE.tlb, mem.codePages.byteOffset, core + CORE.regs, core + CORE.state, id, members);
   const c = em.code, stack32 = cpu.stack32;
   const csBase = cpu.segBase[Seg.CS]! | 0;
   const index = new Map<number, number>(members.map((m, i) => [m.eip, i]));
@@ -1004,7 +1002,6 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   c.loop('L');
   c.block('find');
   // Block i has two entries: BI = i before its page checks, BI = n + i after them.
-  em.members = members;
   const n = members.length, checked = members.map((_, i) => `c${i}`), past = members.map((_, i) => `b${i}`);
   for (let i = n - 1; i >= 0; i--) { c.block(past[i]!); c.block(checked[i]!); }
   c.brTable(get(BI), [...checked, ...past], 'find');
@@ -1014,7 +1011,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   const e = TMP, lin = TMP + 1;
   c.ensureLocals(TMP + 2);
   c.set(lin, add(k32(csBase), get(PC)));
-  c.set(e, add(shl(and(xor(get(lin), shrU(get(lin), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(core + CORE.links)));
+  c.set(e, linkAddr(lin, core + CORE.links));
   c.if(and(eq(load32(get(e)), get(lin)), eq(and(load32(get(e), 4), k32(LINK_ID)), k32(id + 1))));
   c.set(BI, shrU(load32(get(e), 4), k32(LINK_BI))); c.br('L');
   c.end();
@@ -1049,18 +1046,16 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
     eng.table.set(id, inst.exports.run as Function);
     eng.regions[id] = w;
     // Every block of the region can be entered from another region.
-    members.forEach((m, bi) => {
-      const lin = (csBase + m.eip) | 0, k = linkSlot(lin) >> 2;
-      eng.links[k] = lin; eng.links[k + 1] = (id + 1) | (bi << LINK_BI);
-    });
+    const lins = members.map((m) => (csBase + m.eip) | 0);
+    lins.forEach((lin, bi) => { const k = linkSlot(lin) >> 2; eng.links[k] = lin; eng.links[k + 1] = (id + 1) | (bi << LINK_BI); });
     // The slot is reused by a later compile only (never while a chain runs, so a side exit of the
     // region killed under it still finds its blocks in `regions`).
     const kill = () => {
       if (w.dead) return;
       w.dead = true; eng.table.set(id, eng.dead); eng.free.push(id);
       // Its links go too: a later region in the same slot must not find its block indices.
-      for (const m of members) {
-        const lin = (csBase + m.eip) | 0, k = linkSlot(lin) >> 2;
+      for (const lin of lins) {
+        const k = linkSlot(lin) >> 2;
         if (eng.links[k] === lin && (eng.links[k + 1]! & LINK_ID) === id + 1) { eng.links[k] = 0; eng.links[k + 1] = 0; }
       }
     };
