@@ -229,7 +229,7 @@ test('ts86 switch --nat as its own process: a CLI guest on it pings the gateway;
     await new Promise((r) => setTimeout(r, 50));
   }
   const port = /listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(log)![1];
-  const r = await runCli(['--net', `ws://127.0.0.1:${port}`, '--run', 'udhcpc -i eth0 -n -q -s /bin/true >/dev/null 2>&1; ping -c 5 10.0.2.2']);
+  const r = await runCli(['--net', `ws://127.0.0.1:${port}`, '--run', 'udhcpc -i eth0 -n -q -s true >/dev/null 2>&1; ping -c 5 10.0.2.2']);
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /5 packets transmitted, 5 packets received, 0% packet loss/);
   const exited = new Promise((res) => sw.once('exit', (code) => res(code)));
