@@ -288,7 +288,7 @@ export class CPU {
   loadBootState(st: BootStateLike): void {
     this.reset();
     this.cr[0] = (st.cr0 | CR0_PE | CR0_ET) & ~(CR0_PG | CR0_CD | CR0_NW);
-    this.gdtBase = st.gdt.base; this.gdtLimit = st.gdt.limit;
+    this.gdtBase = st.gdt.base | 0; this.gdtLimit = st.gdt.limit;
     this.flushTlb(true);
     loadSegUnchecked(this, Seg.CS, st.cs);
     for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) loadSegUnchecked(this, s, st.ds);

@@ -211,7 +211,7 @@ export const sysenter: Handler = (c) => {
   c.setSegCache(Seg.CS, cs, 0, 0xffffffff, 0xc09b);
   c.setSegCache(Seg.SS, cs + 8, 0, 0xffffffff, 0xc093);
   c.regs[Reg.ESP] = c.msr.get(MSR_SYSENTER_ESP);
-  c.eip = c.msr.get(MSR_SYSENTER_EIP);
+  c.eip = c.msr.get(MSR_SYSENTER_EIP) | 0;
   c.updatePrivilege();
 };
 export const sysexit: Handler = (c) => {
