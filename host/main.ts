@@ -69,7 +69,10 @@ export async function main(argv: string[]): Promise<number> {
   const machine = m;
   const remote = machine.virtioNet?.remote;
   const dataPath = remote ? startVirtioNetWorker(remote, o.net) : null;
-  if (dataPath) { try { await dataPath.ready; } catch (e) { await dataPath.worker.terminate(); return usage(e); } }
+  // The guest starts while the worker loads (it first touches the card far into its boot); a
+  // network that cannot be set up (an unreachable switch) still ends the run with one line.
+  let dataPathFailure: unknown = null;
+  dataPath?.ready.catch((e: unknown) => { dataPathFailure = e; });
   if (o.run !== undefined) session = new RunSession(o.run, (s) => machine.serialInput(new TextEncoder().encode(s)));
 
   const tty = process.stdin.isTTY && !session;
@@ -101,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       let sleepMs = 0;
       for (;;) {
         if (quit) return resolve(0);
+        if (dataPathFailure !== null) return resolve(usage(dataPathFailure));
         const r = machine.runSlice(100_000);
         flush();
         if (session?.done) { out.write(session.output); return resolve(session.status); }
