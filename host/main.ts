@@ -1,8 +1,6 @@
 /** The `ts86` command: terminal console, `--run`, timeouts and exit statuses. */
 import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
 import type { Machine } from './machine.js';
-import { serveMain } from './serve.js';
-import { runSwitch } from './net/switch-main.js';
 import { startVirtioNetWorker } from './device-model.js';
 
 /** The default guest's /init prints this before starting its shell. */
@@ -48,8 +46,9 @@ export class RunSession {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'switch') return runSwitch(argv.slice(1));
-  if (argv[0] === 'serve') { try { return await serveMain(argv.slice(1)); } catch (e) { return usage(e); } }
+  // The subcommands load their servers (and `ws`) only when asked for.
+  if (argv[0] === 'switch') return (await import('./net/switch-main.js')).runSwitch(argv.slice(1));
+  if (argv[0] === 'serve') { try { return await (await import('./serve.js')).serveMain(argv.slice(1)); } catch (e) { return usage(e); } }
   let o: CliOptions | 'help';
   try { o = parseArgs(argv); } catch (e) { return usage(e); }
   if (o === 'help') { console.log(HELP); return 0; }
@@ -139,7 +138,12 @@ export async function main(argv: string[]): Promise<number> {
   });
   restore();
   if (o.debugVirtio && machine.virtioNet) process.stderr.write(`ts86: virtio-net ${JSON.stringify(machine.virtioNet.stats())}\n`);
-  await dataPath?.worker.terminate();
+  if (dataPath) {
+    // A worker terminated while it still loads may never report its exit (seen with short
+    // bare-metal runs): let it finish starting first.
+    await dataPath.ready.catch(() => {});
+    await dataPath.worker.terminate();
+  }
   machine.opts.virtioNet?.backend?.close();
   return status;
 }
