@@ -2,7 +2,6 @@
  * host/net's public surface: the configured NetBackend for a network card, from serialisable
  * options. Node only (sockets, ws, files); a browser page builds UserNetwork or WsBackend itself.
  */
-import WebSocket from 'ws';
 import type { NetBackend } from '../../devices/net-backend.js';
 import type { LogSink } from '../../bus/pci/guest-log.js';
 import { UserNetwork } from './user-network.js';
@@ -26,6 +25,8 @@ export async function createNetBackend(o: NetOptions, log?: LogSink): Promise<Ne
     try { await net.start(o.hostfwd); } catch (e) { net.close(); throw new Error(`--hostfwd: ${(e as Error).message}`); }
     backend = net;
   } else {
+    // Loaded here: every ts86 start would otherwise pay for `ws`, which only --net ws:// uses.
+    const { default: WebSocket } = await import('ws');
     backend = await WsBackend.connect(o.net, WebSocket as unknown as WebSocketCtor, log);
   }
   if (o.pcap) {

@@ -5,7 +5,7 @@
  * client that stalls); junk (text, runts, oversized frames) is dropped and counted; clients that
  * vanish are noticed by heartbeat and their MACs forgotten. The MAC table is bounded.
  */
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { LogSink } from '../../bus/pci/guest-log.js';
 import { ETH_HLEN } from './packet.js';
 import { MAX_SWITCH_FRAME } from './ws-client.js';
@@ -49,8 +49,10 @@ export class EthernetSwitch {
   private constructor(private readonly server: WebSocketServer, private readonly log: LogSink) {}
 
   /** Listens; rejects with a readable line (port in use, bad address). */
-  static start(o: SwitchOptions): Promise<EthernetSwitch> {
+  static async start(o: SwitchOptions): Promise<EthernetSwitch> {
     const log = o.log ?? ((l: string) => console.error(l));
+    // Loaded here so that a plain `ts86` start does not load `ws` for the switch it never runs.
+    const { WebSocketServer } = await import('ws');
     return new Promise((resolve, reject) => {
       const server = new WebSocketServer({ host: o.host ?? '127.0.0.1', port: o.port, maxPayload: 64 * 1024 });
       server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`ts86 switch: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port}: ${e.code ?? e.message}`)));
