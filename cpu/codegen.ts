@@ -54,13 +54,14 @@ export interface Region {
 export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
 
 /**
- * Executions after which a block is compiled into a region: JS back end, WebAssembly back end. With
- * regions of thousands of instructions, 20,000 boots in 1.44-1.6 s at 171-177 MiB resident where
- * 5,000 took 1.54-2.05 s and 194-216 MiB (boot code compiled is mostly code that will not run
- * again), and md5sum takes 0.72 s where 10,000 took 1.00 s and 5,000 2.11 s (the engine's
- * optimizing compiler busy with the many large regions); the sort is the same at all three.
+ * Executions after which a block is compiled into a region: JS back end, WebAssembly back end.
+ * Measured with one region per loop (see `pending`), CLI boot and resident memory, then warm runs
+ * of `dd | md5sum` (whose kernel pipe and system-call blocks run ~4,000 times a run):
+ * 20,000: 1.03-1.08 s, 161-165 MiB, md5sum 0.50 / 0.51 / 0.42 s (those blocks stay interpreted);
+ * 8,000: 1.06-1.10 s, 162-166 MiB, 0.52 / 0.33 / 0.29 s; 5,000: 1.11-1.21 s, 168-179 MiB,
+ * 0.50 / 0.29 / 0.24 s. The sort and gzip workloads are the same at all three.
  */
-export const HOT_BLOCK = 50_000, WARM_BLOCK = 20_000;
+export const HOT_BLOCK = 50_000, WARM_BLOCK = 8_000;
 /**
  * Region size limits: JS regions (one page; a larger function only deoptimizes more), WebAssembly
  * regions (up to MAX_PAGES pages: the larger, the fewer calls between regions). Warm, profile:host,
@@ -729,17 +730,23 @@ function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: 
 
 /** Compiles the region rooted at `root` (which starts at `eip`) and attaches it to every block in it. */
 export function compileRegion(cpu: CPU, root: Block, eip: number): void {
-  if (!available) return;
+  if (!available || root.pending) return;
   const t0 = performance.now();
   const wasm = root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu);
   const { list: members, lp, pp } = collect(cpu, root, eip, wasm);
   const blocks = members.map((m) => m.b);
   if (wasm) {
+    for (const b of blocks) b.pending = true;
     compileWasmRegion(cpu, members, cpu.compileAsync, (r) => {
-      // Refused (a CSP without 'wasm-unsafe-eval'): later regions of this CPU use the JS back end.
-      if (r === null) return;
-      // Compiled in the background: code written meanwhile makes it stale.
-      if (!blocks.every((b) => b.valid)) { r.kill(); return; }
+      for (const b of blocks) b.pending = false;
+      // Refused (a CSP without 'wasm-unsafe-eval': later regions of this CPU use the JS back end), or
+      // compiled in the background and made stale by code written meanwhile: the blocks count
+      // their runs afresh, so those still hot root a region again.
+      if (r === null || !blocks.every((b) => b.valid)) {
+        r?.kill();
+        for (const b of blocks) b.hits = 0;
+        return;
+      }
       for (const ins of r.handlerCalls) countHandlerCall(ins);
       // No warm-up budgets: WebAssembly code is not speculatively optimized.
       attach({ fn: r.fn, kill: r.kill, blocks, calls: REGION_WARMUP }, r.bytes);

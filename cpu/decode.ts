@@ -61,6 +61,11 @@ export interface Block {
   /** Every region whose code includes this block (all die when it is invalidated). */
   inRegions: Region[] | null;
   /**
+   * In a region being compiled in the background: the blocks of a loop reach the compile threshold
+   * in the same iteration, and each would otherwise root a region of the same blocks.
+   */
+  pending: boolean;
+  /**
    * The two most recent successors (block chaining), each with the linear address it was found at
    * and the TLB entry that mapped it then: while that entry is unchanged the link holds, so links
    * survive CR3 writes (global kernel pages keep their entries; user pages come back with the same
@@ -146,7 +151,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   // Field order is layout: what the dispatcher reads on every run comes first.
   const block: Block = {
     insns, region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
-    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null,
+    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null, pending: false,
   };
   cpu.addBlock(block);
   if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);

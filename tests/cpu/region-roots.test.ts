@@ -1,0 +1,46 @@
+// Background compilation roots one region per loop. The blocks of a loop body run equally often, so
+// they reach the compile threshold in the same iteration; while the first one's region is being
+// compiled off the thread, the others must not each start a region of the same blocks (a kernel
+// boot once compiled every hot block 14 times over). The truth: the loop's x86 result, and one
+// region for the loop's blocks, with the compile finishing in the background meanwhile.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Clock } from '../../bus/clock.js';
+import { IoBus } from '../../bus/io.js';
+import { PhysicalMemory } from '../../bus/memory.js';
+import { CPU, Reg, codegenStats } from '../../cpu/index.js';
+
+const LOOP = 0x1000, ROUNDS = 200_000, THRESHOLD = 100;
+
+/** eax += 4 on odd ecx, += 1 on even, for ecx = ROUNDS..1: three blocks, two of them every round. */
+const CODE = [
+  0x31, 0xc0, // xor eax, eax
+  0xb9, ROUNDS & 0xff, (ROUNDS >>> 8) & 0xff, ROUNDS >>> 16, 0, // mov ecx, ROUNDS
+  0xf6, 0xc1, 0x01, // top: test cl, 1
+  0x74, 0x03, // jz even
+  0x83, 0xc0, 0x03, // add eax, 3
+  0x83, 0xc0, 0x01, // even: add eax, 1
+  0x49, // dec ecx
+  0x75, 0xf2, // jnz top
+  0xf4, // hlt
+];
+
+test('the blocks of a loop compiled in the background make one region, and the loop stays exact', async () => {
+  const mem = new PhysicalMemory(16 << 20);
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true });
+  cpu.loadFlat32();
+  mem.writeBytes(LOOP, Uint8Array.from(CODE));
+  cpu.regs[Reg.ESP] = 0x8000;
+  cpu.eip = LOOP;
+  const regions0 = codegenStats.regions;
+  // Slices with event-loop turns between them, so the background compile can finish and attach.
+  for (let i = 0; i < 1000 && !cpu.halted; i++) {
+    cpu.run(5_000);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.ok(cpu.halted, 'the loop did not reach its HLT');
+  assert.is(cpu.regs[Reg.EAX], (ROUNDS / 2) * 4 + (ROUNDS / 2) * 1);
+  assert.is(codegenStats.regions - regions0, 1, 'regions compiled for the loop');
+});
+
+test.run();
