@@ -354,8 +354,9 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (f === O.movMImm && ins.size !== 4) { if (ea === null) return null; em.write(ins.seg, ea, ins.size, k32(ins.imm & (ins.size === 2 ? 0xffff : 255))); return fs; }
   if (f === O.movRImm && ins.size === 1) { setReg8(c, ins.reg, k32(ins.imm)); return fs; }
   if (f === O.movRImmRm && ins.size === 1) { setReg8(c, ins.rm, k32(ins.imm)); return fs; }
-  if (f === O.movRR && ins.size === 1) { setReg8(c, ins.rm, reg8(ins.reg)); return fs; }
-  if (f === O.movRRrev && ins.size === 1) { setReg8(c, ins.reg, reg8(ins.rm)); return fs; }
+  if (f === O.movRImm && ins.size === 2) { setReg(c, 2, ins.reg, k32(ins.imm & 0xffff)); return fs; }
+  if (f === O.movRR && ins.size !== 4) { setReg(c, ins.size, ins.rm, getReg(ins.size, ins.reg)); return fs; }
+  if (f === O.movRRrev && ins.size !== 4) { setReg(c, ins.size, ins.reg, getReg(ins.size, ins.rm)); return fs; }
   if (f === O.movzx8_32R) { c.set(R0 + ins.reg, reg8(ins.rm)); return fs; }
   if (f === O.movzx8_32M || f === O.movzx16_32M) {
     if (ea === null) return null;
@@ -454,16 +455,19 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   if (op >= 0) return memAlu(op, 4, reg(ins.reg));
   op = O.ALU_MIMM32.indexOf(f);
   if (op >= 0) return memAlu(op, 4, k32(ins.imm));
-  if (ins.size === 1 && (f === O.aluMImm || f === O.aluMR || f === O.aluRM || f === O.aluRR || f === O.aluRRrev || f === O.aluRImm || f === O.aluAccImm)) {
-    if (f === O.aluMImm || f === O.aluMR) return memAlu(ins.op, 1, f === O.aluMR ? reg8(ins.reg) : k32(ins.imm & 255));
+  // 8- and 16-bit forms (the kernel compares 16-bit fields, and its segment code moves 16-bit
+  // registers, hundreds of thousands of times per second of a pipe workload).
+  if (ins.size !== 4 && (f === O.aluMImm || f === O.aluMR || f === O.aluRM || f === O.aluRR || f === O.aluRRrev || f === O.aluRImm || f === O.aluAccImm)) {
+    const size = ins.size, mask = size === 2 ? 0xffff : 255;
+    if (f === O.aluMImm || f === O.aluMR) return memAlu(ins.op, size, f === O.aluMR ? getReg(size, ins.reg) : k32(ins.imm & mask));
     let src: Ex;
-    if (f === O.aluRM) { if (ea === null) return null; src = get(em.read(ins.seg, ea, 1)); }
-    else src = f === O.aluRR ? reg8(ins.reg) : f === O.aluRRrev ? reg8(ins.rm) : k32(ins.imm & 255);
+    if (f === O.aluRM) { if (ea === null) return null; src = get(em.read(ins.seg, ea, size)); }
+    else src = f === O.aluRR ? getReg(size, ins.reg) : f === O.aluRRrev ? getReg(size, ins.rm) : k32(ins.imm & mask);
     const dst = f === O.aluRM || f === O.aluRRrev ? ins.reg : f === O.aluAccImm ? 0 : ins.rm;
     const a = em.tmp(), r = em.tmp();
-    c.set(a, reg8(dst));
-    const x = aluOp(em, ins.op, a, src, r, 7, fs);
-    if (ins.op !== 7) setReg8(c, dst, get(r));
+    c.set(a, getReg(size, dst));
+    const x = aluOp(em, ins.op, a, src, r, O.TOP[size]!, fs);
+    if (ins.op !== 7) setReg(c, size, dst, get(r));
     if (dead) return fs;
     x.commit();
     return x.flags;

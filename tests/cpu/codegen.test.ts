@@ -66,7 +66,7 @@ class Gen {
     const op = this.int(8), d = this.dst(), s = this.src(), d8 = this.d8();
     const mem = 0x40 | 3; // [ebx + d8]
     if (this.r() < 0.003) return this.faulty();
-    switch (this.int(35)) {
+    switch (this.int(36)) {
       case 0: case 1: return [op * 8 + 1, 0xc0 | (s << 3) | d];
       case 2: return [op * 8 + 3, 0xc0 | (d << 3) | s];
       case 3: return [0x83, 0xc0 | (op << 3) | d, this.int(256)];
@@ -128,6 +128,13 @@ class Gen {
         [0x0f, 0xb1, mem | (s << 3), d8], [0x0f, 0xb1, 0xc0 | (s << 3) | d],
         [0xf7, mem | (this.pick([4, 5]) << 3), d8],
         [0x0f, 0x90 | this.int(16), mem, d8],
+      ]);
+      case 35: return this.pick([ // 16-bit ALU and moves (operand-size prefix)
+        [0x66, op * 8 + 1, 0xc0 | (s << 3) | d], [0x66, op * 8 + 3, 0xc0 | (d << 3) | s],
+        [0x66, 0x83, 0xc0 | (op << 3) | d, this.int(256)], [0x66, 0x81, 0xc0 | (op << 3) | d, this.int(256), this.int(256)],
+        [0x66, 0x83, mem | (op << 3), d8, this.int(256)], [0x66, 0x81, mem | (op << 3), d8, this.int(256), this.int(256)],
+        [0x66, op * 8 + 1, mem | (s << 3), d8], [0x66, op * 8 + 3, mem | (d << 3), d8], [0x66, op * 8 + 5, this.int(256), this.int(256)],
+        [0x66, this.pick([0x89, 0x8b]), 0xc0 | (s << 3) | d], [0x66, 0xb8 + d, this.int(256), this.int(256)],
       ]);
       default: return [0x90];
     }
