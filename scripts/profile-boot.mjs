@@ -4,7 +4,13 @@
 //
 //   node scripts/profile-boot.mjs [--kernel FILE --initrd FILE] [--map System.map] [--every N] [--top N]
 //                                 [--under FUNC]   (also: top functions of samples with FUNC in their chain)
+//                                 [--run CMD [--warm N]]
 //   (npm run profile; with no --kernel it profiles the default guest and its System.map)
+//
+// With --run, the boot is not profiled: CMD is typed into the booted guest's shell, run N times
+// unsampled (default 1, as `npm run bench` times warm runs), then once sampled the same way; it
+// prints the shares of kernel, user mode and halted, the kernel functions and the user-mode code
+// pages the instructions are spent in (for example --run 'seq 1 20000 | sort -r | md5sum').
 //
 // Two runs of the same boot under the virtual clock, so both see the same guest execution:
 // 1. sampled: every N guest instructions (default 1000) the script reads EIP, CPL and paging state,
@@ -30,7 +36,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { every: 1000, top: 15 };
+  const o = { every: 1000, top: 15, warm: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => { if (argv[i + 1] === undefined) usage(`${a} needs a value`); return argv[++i]; };
@@ -39,9 +45,10 @@ function parseArgs(argv) {
     else if (a === '--map') o.map = v();
     else if (a === '--append') o.append = v();
     else if (a === '--under') o.under = v();
-    else if (a === '--every' || a === '--top') {
+    else if (a === '--run') o.run = v();
+    else if (a === '--every' || a === '--top' || a === '--warm') {
       const n = Number(v());
-      if (!Number.isInteger(n) || n < 1) usage(`${a} takes a positive whole number`);
+      if (!Number.isInteger(n) || n < (a === '--warm' ? 0 : 1)) usage(`${a} takes a ${a === '--warm' ? 'non-negative' : 'positive'} whole number`);
       o[a.slice(2)] = n;
     } else if (a === '-h' || a === '--help') { console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 6).map((l) => l.slice(3)).join('\n')); process.exit(0); }
     else usage(`unknown option ${a}`);
@@ -88,6 +95,55 @@ function newMachine(Machine, inputs, onReady) {
   });
 }
 
+/** Where the CPU is: halted, user mode, a kernel function (System.map), or outside its text. */
+function placeOf(cpu, syms) {
+  const eip = cpu.eip >>> 0;
+  if (cpu.halted) return '(halted, waiting for an interrupt)';
+  if (cpu.cpl === 3) return '(user mode)';
+  // Before paging (and in the identity-mapped PVH entry) the kernel runs at its physical address.
+  const va = eip >= PAGE_OFFSET ? eip : eip + PAGE_OFFSET;
+  if (syms.isText(va)) return syms.name(va);
+  return (cpu.cr[0] & 0x80000000) !== 0 ? `(kernel, not in System.map text: 0x${eip.toString(16)})` : '(decompressor)';
+}
+
+/**
+ * --run: boots unsampled, runs `cmd` `warm` times, then samples one more run of it. Samples are
+ * kernel functions, "(halted...)", or the user-mode code page.
+ */
+async function commandRun(Machine, inputs, syms, every, cmd, warm) {
+  let ready = false, out = '';
+  const watch = readyWatcher(() => { ready = true; });
+  const m = new Machine({
+    clock: 'virtual', kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.append,
+    onSerial: (b) => { watch(b); out += String.fromCharCode(b); },
+  });
+  const slices = async (done, budget, each) => {
+    for (let k = 1; !done(); k++) {
+      const r = m.runSlice(budget);
+      if (r === 'shutdown' || r === 'idle') throw new Error(`the guest stopped (${m.shutdownReason ?? 'halted, nothing to wake it'})`);
+      each?.();
+      // Background compiles attach when the event loop turns, as in the CLI.
+      if (k % 10 === 0) await new Promise((res) => setImmediate(res));
+    }
+  };
+  await slices(() => ready, 100_000);
+  // The marker is split in the typed line, so only the command's completion prints it whole.
+  const type = () => { out = ''; m.serialInput(new TextEncoder().encode(`${cmd}; echo @@ts86-''run-done\n`)); };
+  const finished = () => out.includes('@@ts86-run-done');
+  for (let i = 0; i < warm; i++) { type(); await slices(finished, 100_000); }
+  const self = new Map();
+  let samples = 0;
+  const i0 = m.cpu.instructions, t0 = m.clock.now();
+  type();
+  await slices(finished, every, () => {
+    const cpu = m.cpu;
+    const where = cpu.cpl === 3 && !cpu.halted ? `(user) page 0x${((cpu.segBase[1] + cpu.eip) >>> 12 << 12 >>> 0).toString(16)}` : placeOf(cpu, syms);
+    self.set(where, (self.get(where) ?? 0) + 1);
+    samples++;
+  });
+  return { self, samples, instructions: m.cpu.instructions - i0, guestNs: m.clock.now() - t0 };
+}
+
 /** Pass 1: samples. Returns per-phase and per-function counts and the guest times of phase changes. */
 function sampledRun(Machine, inputs, syms, every, under) {
   let ready = false;
@@ -118,19 +174,10 @@ function sampledRun(Machine, inputs, syms, every, under) {
   while (!ready) {
     const r = m.runSlice(every);
     if (r === 'shutdown' || r === 'idle') throw new Error(`the guest stopped before its ready line (${m.shutdownReason ?? 'halted, nothing to wake it'})`);
-    let where, calls = [];
+    const where = placeOf(cpu, syms);
     const eip = cpu.eip >>> 0;
     const paging = (cpu.cr[0] & 0x80000000) !== 0;
-    if (cpu.halted) where = '(halted, waiting for an interrupt)';
-    else if (cpu.cpl === 3) where = '(user mode)';
-    else {
-      // Before paging (and in the identity-mapped PVH entry) the kernel runs at its physical address.
-      const va = eip >= PAGE_OFFSET ? eip : eip + PAGE_OFFSET;
-      if (syms.isText(va)) {
-        where = syms.name(va);
-        if (paging && eip >= PAGE_OFFSET) calls = chain(cpu.regs[4]);
-      } else where = paging ? `(kernel, not in System.map text: 0x${eip.toString(16)})` : '(decompressor)';
-    }
+    const calls = paging && cpu.cpl !== 3 && !cpu.halted && eip >= PAGE_OFFSET && syms.isText(eip) ? chain(cpu.regs[4]) : [];
     let p = phase;
     if (where !== '(decompressor)' && p < 1) p = 1;
     const inChain = (n) => where === n || calls.includes(n);
@@ -180,14 +227,26 @@ for (const f of [kernelPath, initrdPath, mapPath]) if (!existsSync(f)) usage(`${
 const inputs = { kernel: new Uint8Array(readFileSync(kernelPath)), initrd: new Uint8Array(readFileSync(initrdPath)), append: o.append };
 const syms = loadSymbols(mapPath);
 const Machine = await loadMachine();
+const M = (n) => `${(n / 1e6).toFixed(1)} M`;
+const pct = (a, b) => `${((100 * a) / b).toFixed(1)}%`;
+
+if (o.run !== undefined) {
+  process.stderr.write(`profile-boot: booting, ${o.warm} unsampled run(s), then sampling every ${o.every} instructions...\n`);
+  const r = await commandRun(Machine, inputs, syms, o.every, o.run, o.warm);
+  const share = (test) => [...r.self].filter(([k]) => test(k)).reduce((n, [, v]) => n + v, 0);
+  const user = share((k) => k.startsWith('(user)')), halted = share((k) => k.startsWith('(halted'));
+  console.log(`${o.run}: ${M(r.instructions)} instructions, ${(r.guestNs / 1e6).toFixed(1)} ms guest time (virtual clock)`);
+  console.log(`kernel ${pct(r.samples - user - halted, r.samples)}, user mode ${pct(user, r.samples)}, halted ${pct(halted, r.samples)} of the samples`);
+  console.log(`\ntop kernel functions and user-mode code pages (self)`);
+  for (const [name, n] of [...r.self].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${pct(n, r.samples).padStart(6)}  ${name}`);
+  process.exit(0);
+}
 
 process.stderr.write(`profile-boot: sampling every ${o.every} instructions...\n`);
 const s = sampledRun(Machine, inputs, syms, o.every, o.under);
 process.stderr.write('profile-boot: timing the phases...\n');
 const t = timedRun(Machine, inputs, s.changes);
 
-const M = (n) => `${(n / 1e6).toFixed(1)} M`;
-const pct = (a, b) => `${((100 * a) / b).toFixed(1)}%`;
 const samples = s.phases.reduce((n, p) => n + p.samples, 0);
 console.log(`boot of ${kernelPath} to "${READY_LINE}" (virtual clock): ${M(s.total)} instructions, ${(s.guestNs / 1e6).toFixed(1)} ms guest time, ` +
   `${(t.total / 1000).toFixed(2)} s host wall (machine setup ${t.setup.toFixed(0)} ms)`);
