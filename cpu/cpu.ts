@@ -53,6 +53,21 @@ export const TLB_SLOW = 16;
 export const TLB_GLOBAL = 32;
 /** Listed TLB pages (past this, a flush scans all 2^20 entries): non-global, global (the kernel's). */
 const TLB_LOCAL_MAX = 8192, TLB_GLOBAL_MAX = 65536;
+/** Address spaces whose TLB pages are kept across CR3 writes, and pages kept per space. */
+const SPACES_KEPT = 64, PAGES_KEPT = 64;
+
+/**
+ * TLB permission bits of a leaf entry: reads (user ones if the walk allows), writes only once the
+ * dirty bit is set (the first write must set it through the page walk).
+ */
+function leafPerm(pte: number, userOk: boolean, writeOk: boolean, cr0: number): number {
+  let perm = TLB_SR | TLB_UR * +userOk;
+  if (pte & 0x40) {
+    if (writeOk || !(cr0 & CR0_WP)) perm |= TLB_SW;
+    if (userOk && writeOk) perm |= TLB_UW;
+  }
+  return perm;
+}
 
 /**
  * Byte offsets in the memory's core area (bus/memory.ts CORE_AREA_BYTES): the TLB, the registers,
@@ -129,6 +144,14 @@ export class CPU {
   private tlbGlobalCount = 0;
   /** A list ran full: the next flush scans the whole TLB and lists it again. */
   private tlbOverflow = false;
+  /**
+   * The pages each recent address space (by CR3) had in the TLB when it was switched out. Switching
+   * back refills those whose page-table entries still allow it without a write (see `prefetch`):
+   * a pipeline switches processes tens of thousands of times a second, and each switch otherwise
+   * costs every page the process touches again a miss (a page walk, and in compiled code a side
+   * exit).
+   */
+  private readonly spacePages = new Map<number, { pages: Int32Array; n: number }>();
   /** Masks for the current privilege: (entry & mask) === bit means the fast path applies. */
   rBit = TLB_SR; rMask = TLB_SR | TLB_SLOW;
   wBit = TLB_SW; wMask = TLB_SW | TLB_SLOW;
@@ -432,6 +455,57 @@ export class CPU {
 
   invlpg(lin: number): void { this.tlb[lin >>> 12] = 0; this.chainEpoch++; }
 
+  /** A MOV to CR3: the outgoing space's pages are kept, the TLB flushed, the incoming space's refilled. */
+  private switchAddressSpace(cr3: number): void {
+    const n = this.tlbLocalCount;
+    if (!this.tlbOverflow && n > 0) {
+      let kept = this.spacePages.get(this.cr[3]!);
+      if (kept === undefined) {
+        // Bounded: the least recently switched-out space gives way (a Map iterates in insertion order).
+        if (this.spacePages.size >= SPACES_KEPT) this.spacePages.delete(this.spacePages.keys().next().value!);
+        kept = { pages: new Int32Array(PAGES_KEPT), n: 0 };
+      } else this.spacePages.delete(this.cr[3]!);
+      this.spacePages.set(this.cr[3]!, kept);
+      // The most recently filled pages, when there are more than fit.
+      kept.n = Math.min(n, PAGES_KEPT);
+      kept.pages.set(this.tlbLocal.subarray(n - kept.n, n));
+    }
+    this.cr[3] = cr3;
+    this.flushTlb(false);
+    const back = this.spacePages.get(cr3);
+    if (back !== undefined && (this.cr[0]! & CR0_PG)) for (let i = 0; i < back.n; i++) this.prefetch(back.pages[i]!);
+  }
+
+  /**
+   * Fills the TLB entry of linear page `vpage` from the page tables if a walk would change nothing
+   * in them (present, accessed bits set; write access only with the dirty bit set, as `translate`
+   * grants it) and would not fault: what a CPU may cache at any time. Otherwise leaves it empty.
+   */
+  private prefetch(vpage: number): void {
+    if (this.tlb[vpage] !== 0) return;
+    const cr0 = this.cr[0]!, cr4 = this.cr[4]!;
+    const pdeAddr = ((this.cr[3]! & ~0xfff) | ((vpage >>> 8) & 0xffc)) >>> 0;
+    const pde = this.physRead32(pdeAddr);
+    if ((pde & 0x21) !== 0x21) return;
+    let pte: number, phys: number, userOk: boolean, writeOk: boolean;
+    if ((pde & 0x80) && (cr4 & CR4_PSE)) {
+      if (pde & 0x3fe000) return;
+      pte = pde;
+      phys = ((pde & 0xffc00000) | ((vpage << 12) & 0x3ff000)) >>> 0;
+      userOk = (pde & 4) !== 0; writeOk = (pde & 2) !== 0;
+    } else {
+      pte = this.physRead32(((pde & ~0xfff) | ((vpage << 2) & 0xffc)) >>> 0);
+      if ((pte & 0x21) !== 0x21) return;
+      phys = (pte & ~0xfff) >>> 0;
+      userOk = (pde & pte & 4) !== 0; writeOk = (pde & pte & 2) !== 0;
+    }
+    let perm = leafPerm(pte, userOk, writeOk, cr0);
+    if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) perm |= TLB_SLOW;
+    const global = (pte & 0x100) && (cr4 & CR4_PGE) ? TLB_GLOBAL : 0;
+    this.listTlbPage(vpage, global);
+    this.tlb[vpage] = phys | perm | global;
+  }
+
   /**
    * Translates a linear address for an access, walking the page tables and filling the TLB.
    * Raises #PF with the architectural error code and CR2 on failure.
@@ -469,12 +543,7 @@ export class CPU {
       if (pteAddr !== pdeAddr && !(pde & 0x20)) { pde |= 0x20; this.physWrite32(pdeAddr, pde); }
       const want = write ? 0x60 : 0x20;
       if ((pte & want) !== want) { pte |= want; this.physWrite32(pteAddr, pte); }
-      perm = TLB_SR | TLB_UR * +userOk;
-      // Writes only take the fast path once the dirty bit is set.
-      if (pte & 0x40) {
-        if (writeOk || !(cr0 & CR0_WP)) perm |= TLB_SW;
-        if (userOk && writeOk) perm |= TLB_UW;
-      }
+      perm = leafPerm(pte, userOk, writeOk, cr0);
       if ((pte & 0x100) && (cr4 & CR4_PGE)) global = TLB_GLOBAL;
     } else {
       phys = lin >>> 0 & ~0xfff;
@@ -805,7 +874,7 @@ export class CPU {
         break;
       }
       case 2: this.cr[2] = v; break;
-      case 3: this.cr[3] = v; this.flushTlb(false); break;
+      case 3: this.switchAddressSpace(v); break;
       case 4: {
         if (v & ~(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | 0x400)) this.gp(0);
         this.cr[4] = v;

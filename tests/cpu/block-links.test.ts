@@ -1,8 +1,13 @@
-// Block links and regions across address-space switches: two page directories map the same linear
-// page to different physical code, and a loop switches CR3 between them and calls into that page.
-// A link or region that followed the code seen before the switch would return the other space's
-// value. The truth is the x86 semantics (each call returns what the current mapping holds), with
-// the interpreter alone and with the code generator at once and once warm.
+// Block links, regions and the TLB across address-space switches. (1) Two page directories map
+// the same linear page to different physical code, and a loop switches CR3 between them and calls
+// into that page. A link or region that followed the code seen before the switch would return the
+// other space's value. (2) The CPU keeps the pages each address space had in its TLB and refills
+// them when CR3 switches back to it, from the page tables as they are then and only where a walk
+// would write nothing. The truth is the x86 semantics: each call returns what the current mapping
+// holds; after a MOV to CR3 an access sees the page tables as they stand (an entry changed while
+// its space was switched out), the first access through an entry without the accessed bit sets it,
+// and the first write through one without the dirty bit sets that. With the interpreter alone and
+// with the code generator at once (and once warm, for the loop).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Clock } from '../../bus/clock.js';
@@ -49,6 +54,18 @@ function loopCode(rounds: number): Uint8Array {
   return out;
 }
 
+/** Runs `code` at LOOP with paging on through PD1 (4 MiB pages allowed) until its HLT. */
+function runPaged(cpu: CPU, mem: PhysicalMemory, code: number[] | Uint8Array, budget: number): void {
+  code.forEach((x, i) => mem.write(LOOP + i, 1, x));
+  cpu.setCr(4, CR4_PSE);
+  cpu.setCr(3, PD1);
+  cpu.setCr(0, cpu.cr[0]! | CR0_PG);
+  cpu.regs[Reg.ESP] = 0x9000;
+  cpu.eip = LOOP;
+  cpu.run(budget);
+  assert.ok(cpu.halted, 'the program did not reach its HLT');
+}
+
 for (const { name, threshold } of MODES) {
   test(`${name}: the same linear code page in two address spaces, switched by CR3 every call`, () => {
     const mem = new PhysicalMemory(16 << 20);
@@ -66,15 +83,50 @@ for (const { name, threshold } of MODES) {
       code.forEach((x, i) => mem.write(phys + i, 1, x));
     }
     const rounds = 500;
-    loopCode(rounds).forEach((x, i) => mem.write(LOOP + i, 1, x));
-    cpu.setCr(4, CR4_PSE);
-    cpu.setCr(3, PD1);
-    cpu.setCr(0, cpu.cr[0]! | CR0_PG);
-    cpu.regs[Reg.ESP] = 0x9000;
-    cpu.eip = LOOP;
-    cpu.run(10_000_000);
-    assert.ok(cpu.halted, 'the loop did not reach its HLT');
+    runPaged(cpu, mem, loopCode(rounds), 10_000_000);
     assert.is(cpu.regs[Reg.EBX]! >>> 0, rounds * 1001);
+  });
+}
+
+/** The TLB test: a page table for linear 0x400000 in space 1, mapped in turn to these pages. */
+const PT1 = 0x12000, LIN = 0x400000, A = 0x500000, B = 0x501000, C = 0x502000, D = 0x503000;
+const P_RW_US = 0x07, ACCESSED = 0x20, DIRTY = 0x40;
+
+/** Reads and writes the page through space 1 between switches to space 2, which rewrites its entry. */
+function tlbProgram(): number[] {
+  const b: number[] = [];
+  const u32 = (v: number) => b.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+  const cr3 = (pd: number) => { b.push(0xbb); u32(pd); b.push(0x0f, 0x22, 0xdb); }; // mov ebx, pd; mov cr3, ebx
+  const setPte = (v: number) => { b.push(0xc7, 0x05); u32(PT1); u32(v); }; // mov dword [PT1], v
+  b.push(0xa1); u32(LIN); // mov eax, [LIN]: page A, through a walk that sets its accessed bit
+  cr3(PD2); setPte(B | P_RW_US | ACCESSED); cr3(PD1);
+  b.push(0x8b, 0x0d); u32(LIN); // mov ecx, [LIN]: page B, not A
+  cr3(PD2); setPte(C | P_RW_US); cr3(PD1);
+  b.push(0x8b, 0x15); u32(LIN); // mov edx, [LIN]: page C, and its accessed bit set
+  b.push(0x8b, 0x35); u32(PT1); // mov esi, [PT1]
+  cr3(PD2); setPte(D | P_RW_US | ACCESSED); cr3(PD1);
+  b.push(0xc7, 0x05); u32(LIN); u32(0x55); // mov dword [LIN], 0x55: page D, and its dirty bit set
+  b.push(0xf4); // hlt
+  return b;
+}
+
+for (const { name, threshold } of MODES.slice(0, 2)) {
+  test(`${name}: after CR3 switches back, accesses follow the page tables as they are, with accessed and dirty bits`, () => {
+    const mem = new PhysicalMemory(16 << 20);
+    const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: threshold });
+    cpu.loadFlat32();
+    // Both spaces map the first 4 MiB (code, stack, tables) as one page; space 1 also maps LIN
+    // through PT1, first to A, without its accessed bit.
+    mem.write(PD1, 4, 0 | PS_P_RW);
+    mem.write(PD1 + 4, 4, PT1 | P_RW_US);
+    mem.write(PD2, 4, 0 | PS_P_RW);
+    mem.write(PT1, 4, A | P_RW_US);
+    for (const [phys, v] of [[A, 1], [B, 2], [C, 3], [D, 4]] as const) mem.write(phys, 4, v);
+    runPaged(cpu, mem, tlbProgram(), 1000);
+    assert.equal([cpu.regs[Reg.EAX], cpu.regs[Reg.ECX], cpu.regs[Reg.EDX]], [1, 2, 3], 'values read through A, B, C');
+    assert.is(cpu.regs[Reg.ESI]! & ACCESSED, ACCESSED, 'the read through C set its accessed bit');
+    assert.is(mem.read(D, 4), 0x55, 'the write went to D');
+    assert.is(mem.read(PT1, 4) & DIRTY, DIRTY, 'the write through D set its dirty bit');
   });
 }
 
