@@ -57,16 +57,17 @@ const TLB_LOCAL_MAX = 8192, TLB_GLOBAL_MAX = 65536;
 const SPACES_KEPT = 64, PAGES_KEPT = 64;
 
 /**
- * TLB permission bits of a leaf entry: reads (user ones if the walk allows), writes only once the
- * dirty bit is set (the first write must set it through the page walk).
+ * TLB bits of a leaf entry: reads (user ones if the walk allows), writes only once the dirty bit is
+ * set (the first write must set it through the page walk), global with CR4.PGE.
  */
-function leafPerm(pte: number, userOk: boolean, writeOk: boolean, cr0: number): number {
-  let perm = TLB_SR | TLB_UR * +userOk;
+function leafBits(pte: number, userOk: boolean, writeOk: boolean, cr0: number, cr4: number): number {
+  let bits = TLB_SR | TLB_UR * +userOk;
   if (pte & 0x40) {
-    if (writeOk || !(cr0 & CR0_WP)) perm |= TLB_SW;
-    if (userOk && writeOk) perm |= TLB_UW;
+    if (writeOk || !(cr0 & CR0_WP)) bits |= TLB_SW;
+    if (userOk && writeOk) bits |= TLB_UW;
   }
-  return perm;
+  if ((pte & 0x100) && (cr4 & CR4_PGE)) bits |= TLB_GLOBAL;
+  return bits;
 }
 
 /**
@@ -457,15 +458,15 @@ export class CPU {
 
   /** A MOV to CR3: the outgoing space's pages are kept, the TLB flushed, the incoming space's refilled. */
   private switchAddressSpace(cr3: number): void {
-    const n = this.tlbLocalCount;
+    const n = this.tlbLocalCount, out = this.cr[3]!;
     if (!this.tlbOverflow && n > 0) {
-      let kept = this.spacePages.get(this.cr[3]!);
+      let kept = this.spacePages.get(out);
       if (kept === undefined) {
         // Bounded: the least recently switched-out space gives way (a Map iterates in insertion order).
         if (this.spacePages.size >= SPACES_KEPT) this.spacePages.delete(this.spacePages.keys().next().value!);
         kept = { pages: new Int32Array(PAGES_KEPT), n: 0 };
-      } else this.spacePages.delete(this.cr[3]!);
-      this.spacePages.set(this.cr[3]!, kept);
+      } else this.spacePages.delete(out);
+      this.spacePages.set(out, kept);
       // The most recently filled pages, when there are more than fit.
       kept.n = Math.min(n, PAGES_KEPT);
       kept.pages.set(this.tlbLocal.subarray(n - kept.n, n));
@@ -499,11 +500,7 @@ export class CPU {
       phys = (pte & ~0xfff) >>> 0;
       userOk = (pde & pte & 4) !== 0; writeOk = (pde & pte & 2) !== 0;
     }
-    let perm = leafPerm(pte, userOk, writeOk, cr0);
-    if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) perm |= TLB_SLOW;
-    const global = (pte & 0x100) && (cr4 & CR4_PGE) ? TLB_GLOBAL : 0;
-    this.listTlbPage(vpage, global);
-    this.tlb[vpage] = phys | perm | global;
+    this.fillTlb(vpage, phys, leafBits(pte, userOk, writeOk, cr0, cr4));
   }
 
   /**
@@ -511,8 +508,7 @@ export class CPU {
    * Raises #PF with the architectural error code and CR2 on failure.
    */
   translate(lin: number, write: boolean, user: boolean): number {
-    const vpage = lin >>> 12;
-    let phys: number, perm: number, global = 0;
+    let phys: number, bits: number;
     const cr0 = this.cr[0]!;
     if (cr0 & CR0_PG) {
       const cr4 = this.cr[4]!;
@@ -543,17 +539,21 @@ export class CPU {
       if (pteAddr !== pdeAddr && !(pde & 0x20)) { pde |= 0x20; this.physWrite32(pdeAddr, pde); }
       const want = write ? 0x60 : 0x20;
       if ((pte & want) !== want) { pte |= want; this.physWrite32(pteAddr, pte); }
-      perm = leafPerm(pte, userOk, writeOk, cr0);
-      if ((pte & 0x100) && (cr4 & CR4_PGE)) global = TLB_GLOBAL;
+      bits = leafBits(pte, userOk, writeOk, cr0, cr4);
     } else {
       phys = lin >>> 0 & ~0xfff;
-      perm = TLB_SR | TLB_SW | TLB_UR | TLB_UW;
+      bits = TLB_SR | TLB_SW | TLB_UR | TLB_UW;
     }
-    if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) perm |= TLB_SLOW;
-    const old = this.tlb[vpage]!;
-    if (old === 0 || ((old ^ global) & TLB_GLOBAL) !== 0) this.listTlbPage(vpage, global);
-    this.tlb[vpage] = phys | perm | global;
+    this.fillTlb(lin >>> 12, phys, bits);
     return (phys | (lin & 0xfff)) >>> 0;
+  }
+
+  /** Sets the TLB entry of linear page `vpage` (listing the page for flushes), slow if not RAM. */
+  private fillTlb(vpage: number, phys: number, bits: number): void {
+    if (this.mem.pageKind[phys >>> 12] !== PageKind.Ram) bits |= TLB_SLOW;
+    const old = this.tlb[vpage]!;
+    if (old === 0 || ((old ^ bits) & TLB_GLOBAL) !== 0) this.listTlbPage(vpage, bits & TLB_GLOBAL);
+    this.tlb[vpage] = phys | bits;
   }
 
   private pageFault(lin: number, present: number, write: boolean, user: boolean): never {
