@@ -688,7 +688,7 @@ const MAX_PAGES = 32;
  * Collects the region rooted at `root` (at EIP `eip`): decoded blocks it can reach, found through
  * the current TLB; from the root's page only, or with `anyPage` from up to MAX_PAGES pages.
  */
-function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: Member[]; lp: number; pp: number } {
+function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): Member[] {
   const csb = cpu.segBase[Seg.CS]!;
   const wrap = eipWrap(root.code32);
   const blockAt = (e: number): Block | undefined => {
@@ -725,7 +725,7 @@ function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): { list: 
   }
   // A block ends at its page's end, so only its last instruction can reach into the next page.
   for (const m of list) if (m.b.pages.length > 1) m.next = [(m.lp + 1) & 0xfffff, m.b.pages[1]!];
-  return { list, lp: rootLp, pp: root.pages[0]! };
+  return list;
 }
 
 /** Compiles the region rooted at `root` (which starts at `eip`) and attaches it to every block in it. */
@@ -733,7 +733,7 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   if (!available || root.pending) return;
   const t0 = performance.now();
   const wasm = root.code32 && cpu.backEnd === 'wasm' && wasmUsable(cpu);
-  const { list: members, lp, pp } = collect(cpu, root, eip, wasm);
+  const members = collect(cpu, root, eip, wasm);
   const blocks = members.map((m) => m.b);
   if (wasm) {
     for (const b of blocks) b.pending = true;
@@ -775,6 +775,7 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   // Entered on the page it was compiled for, still mapped to the same physical page? (Checked here
   // once per call, so the check always has the engine's type feedback: a check first reached inside
   // the loop after optimization would cost a deoptimization.)
+  const { lp, pp } = members[0]!;
   pre += `{ const t = tlb[${lp}]; if (((${cpu.segBase[Seg.CS]! | 0} + pc) | 0) >>> 12 !== ${lp} || (t & -4096) !== ${pp << 12} || (t & rM) !== rB) return -1; }\n`;
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
     + `if (c.pendingFault) {\nc.pendingFault = false;\n`

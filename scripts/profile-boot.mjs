@@ -88,10 +88,12 @@ async function loadMachine() {
   return (await import(pathToFileURL(outfile).href)).Machine;
 }
 
-function newMachine(Machine, inputs, onReady) {
+/** The guest under the virtual clock; `onReady` at its ready line, `onByte` for every serial byte. */
+function newMachine(Machine, inputs, onReady, onByte = () => {}) {
+  const watch = readyWatcher(onReady);
   return new Machine({
     clock: 'virtual', kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.append,
-    onSerial: readyWatcher(onReady),
+    onSerial: (b) => { watch(b); onByte(b); },
   });
 }
 
@@ -112,11 +114,7 @@ function placeOf(cpu, syms) {
  */
 async function commandRun(Machine, inputs, syms, every, cmd, warm) {
   let ready = false, out = '';
-  const watch = readyWatcher(() => { ready = true; });
-  const m = new Machine({
-    clock: 'virtual', kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.append,
-    onSerial: (b) => { watch(b); out += String.fromCharCode(b); },
-  });
+  const m = newMachine(Machine, inputs, () => { ready = true; }, (b) => { out += String.fromCharCode(b); });
   const slices = async (done, budget, each) => {
     for (let k = 1; !done(); k++) {
       const r = m.runSlice(budget);
