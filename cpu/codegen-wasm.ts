@@ -28,7 +28,7 @@ import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
   moduleBytes, mul, mulOverflows, mulWide, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
 } from './wasm-module.js';
-import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, type FlagState, type Member, type Region } from './codegen.js';
+import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, staticSuccessors, type FlagState, type Member, type Region } from './codegen.js';
 
 /**
  * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
@@ -172,6 +172,11 @@ class Emitter {
   private tmpMax = 0;
   /** Side exit of the instruction being emitted: its index in the region and its EIP. */
   exitXo = 0; exitPc = 0;
+  /** The block being emitted jumps to itself: its code is in a loop labelled 'self'. */
+  selfLoop = false;
+  /** Per member, its place among the entries of the dispatch br_table (-1: reached by direct branches only). */
+  slot: number[] = [];
+  entries = 0;
 
   /** `id`: the region's slot in the engine's table (handler calls name it); `members`: its blocks. */
   constructor(readonly cpu: CPU, readonly tlbBase: number, readonly cpBase: number, readonly regsBase: number, readonly stBase: number,
@@ -698,16 +703,112 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   return null;
 }
 
-/** Continue at EIP `target` (a constant): inside the region when it holds that block, else leave. */
+/**
+ * Continue at EIP `target` (a constant): inside the region when it holds that block, else leave. A
+ * block laid out later is reached by a direct branch out of the nested blocks that end at its
+ * entries, a block looping to itself through its own loop, any other through the dispatch loop's
+ * br_table (an indirect jump).
+ */
 function goTo(em: Emitter, index: Map<number, number>, from: Member, target: number): void {
-  const c = em.code, bi = index.get(target);
-  c.set(PC, k32(target));
-  if (bi === undefined) { c.br('out'); return; }
+  const c = em.code, bi = index.get(target), fi = index.get(from.eip)!;
+  // PC is set where the region leaves (not on the way to a block of its own): one value fewer
+  // to carry into every merge of the control flow.
+  if (bi === undefined) { c.set(PC, k32(target)); c.br('out'); return; }
   // A block on pages the current one has checked already is entered past its page checks (the
   // br_table's second half).
   const had = pagesOf(from);
   const checked = pagesOf(em.members[bi]!).every(([lp, pp]) => had.some(([l, p]) => l === lp && p === pp));
-  c.set(BI, k32(checked ? em.members.length + bi : bi)); c.br('L');
+  if (bi > fi) { c.br(checked ? `b${bi}` : `c${bi}`); return; }
+  if (bi === fi && checked && em.selfLoop) { c.br('self'); return; }
+  const e = em.slot[bi]!;
+  if (e < 0) { c.set(PC, k32(target)); c.br('out'); return; }
+  c.set(BI, k32(checked ? em.entries + e : e)); c.br('L');
+}
+
+/** The constant EIPs a block's code may go on to by goTo (as emitBlock chooses them). */
+function directTargets(cpu: CPU, m: Member, stack32: boolean): number[] {
+  const ins = m.b.insns[m.b.insns.length - 1]!, f = ins.fn, en = (m.eip + ins.end) | 0;
+  if (O.JCC32.includes(f)) return [(en + ins.imm) | 0, en];
+  if ((f === O.jmpRel || (stack32 && f === O.callRel)) && ins.size === 4) return [(en + ins.imm) | 0];
+  if (ins.endsBlock) return STAYS.has(f) ? seenSuccessors(cpu, m) : [];
+  return [en, ...seenSuccessors(cpu, m)];
+}
+
+/** Blocks in a row a region may hold without an entry (see entrySlots). */
+const MAX_RUN = 8;
+
+/**
+ * Which members the dispatch br_table enters (their slots, else -1): all but the blocks one earlier
+ * member alone jumps to (forward). Those start with no merge of values, where every other block
+ * starts with a merge of the dispatch loop's values, the most costly part of a region's code: the
+ * engine moves every guest register and lazy-flag value between stack slots at each merge.
+ * Entered from elsewhere (after a run budget ran out there, or from a region without its
+ * predecessor), such a block is interpreted up to the next entry, so a path of them is cut by an
+ * entry every MAX_RUN blocks.
+ */
+function entrySlots(cpu: CPU, members: Member[], index: Map<number, number>, stack32: boolean): number[] {
+  const entry = members.map((_, i) => i === 0), preds: number[][] = members.map(() => []);
+  members.forEach((m, i) => {
+    const self = staticSuccessors(m.b, m.eip, (x) => x | 0).includes(m.eip);
+    for (const t of directTargets(cpu, m, stack32)) {
+      const j = index.get(t);
+      if (j === undefined) continue;
+      if (j > i) preds[j]!.push(i); else if (j < i || !self) entry[j] = true;
+    }
+  });
+  // The most blocks since an entry on a path to each member (its predecessors come earlier).
+  const run = members.map(() => 0);
+  let k = 0;
+  return members.map((_, i) => {
+    const r = Math.max(-1, ...preds[i]!.map((p) => run[p]!)) + 1;
+    if (!entry[i] && r > 0 && r < MAX_RUN) { run[i] = r; return -1; }
+    return k++;
+  });
+}
+
+/**
+ * Continue at the EIP in PC, found at run time (a return, an indirect jump, a handler's): the
+ * successors the interpreter saw the block go to are compared first, the rest are looked up.
+ */
+function goToFound(em: Emitter, index: Map<number, number>, from: Member): void {
+  const c = em.code;
+  for (const t of seenSuccessors(em.cpu, from)) {
+    if (!index.has(t)) continue;
+    c.if(eq(get(PC), k32(t))); goTo(em, index, from, t); c.end();
+  }
+  c.set(BI, k32(-1)); c.br('L');
+}
+
+/** The EIPs the block went on to last when interpreted (its two remembered successors). */
+function seenSuccessors(cpu: CPU, m: Member): number[] {
+  const b = m.b, csBase = cpu.segBase[Seg.CS]! | 0, out: number[] = [];
+  for (const [nb, lin] of [[b.s1, b.s1Lin], [b.s2, b.s2Lin]] as const) if (nb !== null) out.push((lin - csBase) | 0);
+  return out;
+}
+
+/**
+ * The members in the order their code is laid out: depth-first from the first, each block's
+ * successors in reverse postorder (so that every jump but a loop's back edge goes forward, to a
+ * direct branch); blocks reached only at run time start trees of their own after it.
+ */
+function layout(cpu: CPU, members: Member[]): Member[] {
+  const at = new Map(members.map((m) => [m.eip, m]));
+  const done = new Set<Member>(), out: Member[] = [];
+  for (const start of members) {
+    if (done.has(start)) continue;
+    const post: Member[] = [];
+    const visit = (m: Member) => {
+      done.add(m);
+      for (const t of [...staticSuccessors(m.b, m.eip, (x) => x | 0), ...seenSuccessors(cpu, m)]) {
+        const nm = at.get(t);
+        if (nm !== undefined && !done.has(nm)) visit(nm);
+      }
+      post.push(m);
+    };
+    visit(start);
+    out.push(...post.reverse());
+  }
+  return out;
 }
 
 /** The (linear, physical) pages a block's code lies on. */
@@ -725,7 +826,7 @@ function emitPageChecks(em: Emitter, m: Member): void {
   for (const [lp, pp] of pagesOf(m)) {
     const t = em.tmp();
     c.set(t, load32(k32(lp << 2), em.tlbBase));
-    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.br('out'); c.end();
+    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
   }
   em.resetTmps();
 }
@@ -736,7 +837,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
   const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
   // A block runs only when it fits in the budget.
-  c.if(gtS(add(get(N), k32(K)), get(LIM))); c.br('out'); c.end();
+  c.if(gtS(add(get(N), k32(K)), get(LIM))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
   let fs = UNKNOWN;
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
@@ -768,7 +869,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
         if (ins.fn === O.callRm) em.push(k32(en));
         c.set(PC, get(t));
         c.set(N, add(get(N), k32(K)));
-        c.set(BI, k32(-1)); c.br('L');
+        goToFound(em, index, m);
         return;
       }
       if (stack32 && ins.fn === O.ret32) {
@@ -776,7 +877,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
         c.set(R0 + 4, add(reg(4), k32(4)));
         c.set(PC, get(t));
         c.set(N, add(get(N), k32(K)));
-        c.set(BI, k32(-1)); c.br('L');
+        goToFound(em, index, m);
         return;
       }
     }
@@ -806,7 +907,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       // (segments, stack size), the dispatcher goes on: the next region checks its modes at entry.
       c.set(N, add(get(N), k32(K)));
       c.set(PC, em.st(S.Pc));
-      if (STAYS.has(ins.fn) || !ins.endsBlock) { c.set(BI, k32(-1)); c.br('L'); } else c.br('out');
+      if (STAYS.has(ins.fn) || !ins.endsBlock) goToFound(em, index, m); else c.br('out');
     }
   }
 }
@@ -979,15 +1080,15 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
 }
 
 /** A compiled region as the generator attaches it, or null when the engine refuses WebAssembly. */
-export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Insn[]; bytes: number } | null;
+export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Insn[]; bytes: number; entries: Block[] } | null;
 
 /**
  * Compiles the collected region (32-bit code) into a WebAssembly module and hands the result to
  * `done`: at once, or with `async` once the engine has compiled it in the background (the guest
  * sees no difference: a region only runs code exactly as the interpreter would).
  */
-export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, done: (r: WasmResult) => void): void {
-  const mem = cpu.mem;
+export function compileWasmRegion(cpu: CPU, collected: Member[], async: boolean, done: (r: WasmResult) => void): void {
+  const mem = cpu.mem, members = layout(cpu, collected);
   const core = mem.coreBase;
   const eng = engineOf(cpu);
   if (eng === null) { done(null); return; }
@@ -1005,11 +1106,19 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   c.block('out');
   c.loop('L');
   c.block('find');
-  // Block i has two entries: BI = i before its page checks, BI = n + i after them.
-  const n = members.length, checked = members.map((_, i) => `c${i}`), past = members.map((_, i) => `b${i}`);
-  for (let i = n - 1; i >= 0; i--) { c.block(past[i]!); c.block(checked[i]!); }
-  c.brTable(get(BI), [...checked, ...past], 'find');
-  members.forEach((m, i) => { c.end(); emitPageChecks(em, m); c.end(); emitBlock(em, m, i, index, stack32); });
+  // Entry e (member i) has two slots: BI = e before its page checks, BI = entries + e after them.
+  em.slot = entrySlots(cpu, members, index, stack32);
+  const n = members.length, ent = members.map((_, i) => i).filter((i) => em.slot[i]! >= 0);
+  em.entries = ent.length;
+  for (let i = n - 1; i >= 0; i--) { c.block(`b${i}`); c.block(`c${i}`); }
+  c.brTable(get(BI), [...ent.map((i) => `c${i}`), ...ent.map((i) => `b${i}`)], 'find');
+  members.forEach((m, i) => {
+    c.end(); emitPageChecks(em, m); c.end();
+    em.selfLoop = staticSuccessors(m.b, m.eip, (x) => x | 0).includes(m.eip);
+    if (em.selfLoop) c.loop('self');
+    emitBlock(em, m, i, index, stack32);
+    if (em.selfLoop) c.end();
+  });
   c.end(); // find: the block at PC, if the region has it: through its link (one look-up), else
   // (its link taken by another region's block) one comparison per block.
   const e = TMP, lin = TMP + 1;
@@ -1019,7 +1128,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
   c.if(and(eq(load32(get(e)), get(lin)), eq(and(load32(get(e), 4), k32(LINK_ID)), k32(id + 1))));
   c.set(BI, shrU(load32(get(e), 4), k32(LINK_BI))); c.br('L');
   c.end();
-  members.forEach((m, i) => { c.if(eq(get(PC), k32(m.eip))); c.set(BI, k32(i)); c.br('L'); c.end(); });
+  ent.forEach((i, e) => { c.if(eq(get(PC), k32(members[i]!.eip))); c.set(BI, k32(e)); c.br('L'); c.end(); });
   c.br('out');
   c.end(); // loop
   c.end(); // out
@@ -1049,9 +1158,9 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
     if (id >= eng.table.length) eng.table.grow(id + 1 - eng.table.length + 64);
     eng.table.set(id, inst.exports.run as Function);
     eng.regions[id] = w;
-    // Every block of the region can be entered from another region.
-    const lins = members.map((m) => (csBase + m.eip) | 0);
-    lins.forEach((lin, bi) => { const k = linkSlot(lin) >> 2; eng.links[k] = lin; eng.links[k + 1] = (id + 1) | (bi << LINK_BI); });
+    // Its entries can be entered from another region.
+    const lins = ent.map((i) => (csBase + members[i]!.eip) | 0);
+    lins.forEach((lin, e) => { const k = linkSlot(lin) >> 2; eng.links[k] = lin; eng.links[k + 1] = (id + 1) | (e << LINK_BI); });
     // The slot is reused by a later compile only (never while a chain runs, so a side exit of the
     // region killed under it still finds its blocks in `regions`).
     const kill = () => {
@@ -1063,7 +1172,7 @@ export function compileWasmRegion(cpu: CPU, members: Member[], async: boolean, d
         if (eng.links[k] === lin && (eng.links[k + 1]! & LINK_ID) === id + 1) { eng.links[k] = 0; eng.links[k + 1] = 0; }
       }
     };
-    done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length });
+    done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length, entries: ent.map((i) => blocks[i]!) });
   };
   const refused = (err: unknown) => { expectRefusal(err); engines.set(cpu, null); done(null); };
   if (async) { WebAssembly.instantiate(bytes, imports).then((r) => finish(r.instance), refused); return; }

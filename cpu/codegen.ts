@@ -43,6 +43,8 @@ export interface Region {
   blocks: Block[];
   /** Calls so far, up to REGION_WARMUP. */
   calls: number;
+  /** The blocks a WebAssembly region can be entered at (the others are reached by forward branches only). */
+  entries?: ReadonlySet<Block>;
 }
 
 /**
@@ -599,7 +601,7 @@ export const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, 
   O.movs, O.stos, O.lods, O.cmps, O.scas]);
 
 /** The EIPs a block at `eip` can continue at, when statically known (`wrap` is the EIP width). */
-function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {
+export function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {
   const last = b.insns[b.insns.length - 1]!;
   const end = wrap(eip + last.end);
   const f = last.fn;
@@ -749,7 +751,7 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
       }
       for (const ins of r.handlerCalls) countHandlerCall(ins);
       // No warm-up budgets: WebAssembly code is not speculatively optimized.
-      attach({ fn: r.fn, kill: r.kill, blocks, calls: REGION_WARMUP }, r.bytes);
+      attach({ fn: r.fn, kill: r.kill, blocks, calls: REGION_WARMUP, entries: new Set(r.entries) }, r.bytes);
     });
     // Time on this thread (a background compile is not in it).
     codegenStats.ms += performance.now() - t0;
@@ -798,12 +800,16 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   attach({ fn, blocks, calls: 0 }, body.length);
 }
 
-/** Counts a compiled region and attaches it to its blocks. */
+/**
+ * Counts a compiled region and attaches it to its blocks: to those it can be entered at (its
+ * `entries`, else all) as their code, to all as holding them (a code write to any of them ends it).
+ */
 function attach(region: Region, bytes: number): void {
   codegenStats.regions++; codegenStats.blocks += region.blocks.length; codegenStats.bytes += bytes;
+  const entries = region.entries;
   for (const b of region.blocks) {
     codegenStats.instructions += b.insns.length;
-    b.region = region;
+    if (entries === undefined || entries.has(b)) b.region = region;
     (b.inRegions ??= []).push(region);
   }
 }
