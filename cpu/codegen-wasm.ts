@@ -32,19 +32,22 @@ import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, staticSuccessors, typ
 
 /**
  * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
- * side exit, kept EIP, stop, its id); what regions check at entry (TLB masks, `Modes`, CS base);
+ * side exit, kept EIP, stop, its id); the running region's budget; what regions check at entry
+ * (`Modes`, CS base);
  * the segment windows (base, read low/high, write low/high per segment) and their generation.
  */
-const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, Stop, Id, RB, RM, WB, WM, Modes, CsBase, SegGen, Seg0 }
+const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, Stop, Id, Lim, Modes, CsBase, SegGen, Seg0 }
 /** Int32 slots of the state area. */
 export const STATE_SLOTS = S.Seg0 + 5 * 6;
 /**
  * Bits of S.Modes besides the flat-segment bits (CPU.flatSegs): CS has a 4 GiB limit, SS is 32-bit,
- * privileged (real mode or CPL 0: CLI and POPF's IF need no check).
+ * privileged (real mode or CPL 0: CLI and POPF's IF need no check), CPL 3 (the TLB permission bits
+ * a region tests are constants in its code).
  */
-const CS_FULL = 0x100, SS_32 = 0x200, PRIV = 0x400;
+const CS_FULL = 0x100, SS_32 = 0x200, PRIV = 0x400, USER = 0x800;
 const modesOf = (c: CPU): number =>
-  c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0) | (!c.protectedMode || c.cpl === 0 ? PRIV : 0);
+  c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0) | (!c.protectedMode || c.cpl === 0 ? PRIV : 0) |
+  (c.cpl === 3 ? USER : 0);
 /**
  * The region links: a direct-mapped table of (linear EIP, region id + 1 | block index << LINK_BI)
  * pairs at CORE.links.
@@ -58,9 +61,11 @@ const linkAddr = (lin: number, linksBase: number): Ex =>
   add(shl(and(xor(get(lin), shrU(get(lin), k32(16))), k32(LINK_ENTRIES - 1)), k32(3)), k32(linksBase));
 
 // Locals: the three parameters (budget, EIP, instructions retired so far in this chain), the guest
-// state, then per-instruction temporaries.
-const LIM = 0, PC = 1, N = 2, R0 = 3, FL = 11, LM = 12, LK = 13, LA = 14, LB = 15, LR = 16, LT = 17;
-const BI = 18, XO = 19, KEEP = 20, RB = 21, RM = 22, WB = 23, WM = 24, TMP = 25;
+// state, then per-instruction temporaries. A region turns the budget and count into what is left of
+// the budget (LEFT, in the count's local), keeping the budget in the state area (S.Lim): one value
+// fewer live through its code.
+const LIM = 0, PC = 1, N = 2, LEFT = N, R0 = 3, FL = 11, LM = 12, LK = 13, LA = 14, LB = 15, LR = 16, LT = 17;
+const BI = 18, XO = 19, KEEP = 20, TMP = 21;
 // Functions of a region module: the imported handler call, the region itself, flag materialization.
 const F_CALL = 0, F_MAT = 2;
 
@@ -216,7 +221,7 @@ class Emitter {
   private ramAddr(seg: number, off: Ex, size: number, write: boolean): number {
     const c = this.code, l = this.lin(seg, off, size, write), e = this.tmp(), p = this.tmp();
     c.set(e, load32(shl(shrU(get(l), k32(12)), k32(2)), this.tlbBase));
-    let ok = write ? eq(and(get(e), get(WM)), get(WB)) : eq(and(get(e), get(RM)), get(RB));
+    let ok = write ? eq(and(get(e), k32(this.cpu.wMask)), k32(this.cpu.wBit)) : eq(and(get(e), k32(this.cpu.rMask)), k32(this.cpu.rBit));
     if (size === 4) ok = and(ok, leU(and(get(l), k32(4095)), k32(4092)));
     if (size === 2) ok = and(ok, ne(and(get(l), k32(4095)), k32(4095)));
     c.if(eqz(ok)); this.sideExit(); c.end();
@@ -826,7 +831,7 @@ function emitPageChecks(em: Emitter, m: Member): void {
   for (const [lp, pp] of pagesOf(m)) {
     const t = em.tmp();
     c.set(t, load32(k32(lp << 2), em.tlbBase));
-    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), get(RM)), get(RB)))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
+    c.if(or(ne(and(get(t), k32(-4096)), k32(pp << 12)), ne(and(get(t), k32(em.cpu.rMask)), k32(em.cpu.rBit)))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
   }
   em.resetTmps();
 }
@@ -837,7 +842,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
   const dead = deadFlags(insns);
   const at = (off: number) => (m.eip + off) | 0;
   // A block runs only when it fits in the budget.
-  c.if(gtS(add(get(N), k32(K)), get(LIM))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
+  c.if(ltS(get(LEFT), k32(K))); c.set(PC, k32(m.eip)); c.br('out'); c.end();
   let fs = UNKNOWN;
   for (let k = 0; k <= last; k++) {
     const ins = insns[k]!;
@@ -849,15 +854,15 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
       const cc = O.JCC32.indexOf(ins.fn);
       if (cc >= 0) {
         const s = em.flagsFor(fs, condReads(cc));
-        c.set(N, add(get(N), k32(K)));
+        c.set(LEFT, sub(get(LEFT), k32(K)));
         c.if(cond(cc, s)); goTo(em, index, m, (en + ins.imm) | 0); c.end();
         goTo(em, index, m, en);
         return;
       }
-      if (ins.fn === O.jmpRel && ins.size === 4) { c.set(N, add(get(N), k32(K))); goTo(em, index, m, (en + ins.imm) | 0); return; }
+      if (ins.fn === O.jmpRel && ins.size === 4) { c.set(LEFT, sub(get(LEFT), k32(K))); goTo(em, index, m, (en + ins.imm) | 0); return; }
       if (stack32 && ins.size === 4 && ins.fn === O.callRel) {
         em.push(k32(en));
-        c.set(N, add(get(N), k32(K)));
+        c.set(LEFT, sub(get(LEFT), k32(K)));
         goTo(em, index, m, (en + ins.imm) | 0);
         return;
       }
@@ -868,7 +873,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
         if (ea !== null) t = em.read(ins.seg, ea, 4); else { t = em.tmp(); c.set(t, reg(ins.rm)); }
         if (ins.fn === O.callRm) em.push(k32(en));
         c.set(PC, get(t));
-        c.set(N, add(get(N), k32(K)));
+        c.set(LEFT, sub(get(LEFT), k32(K)));
         goToFound(em, index, m);
         return;
       }
@@ -876,7 +881,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
         const t = em.read(Seg.SS, reg(4), 4);
         c.set(R0 + 4, add(reg(4), k32(4)));
         c.set(PC, get(t));
-        c.set(N, add(get(N), k32(K)));
+        c.set(LEFT, sub(get(LEFT), k32(K)));
         goToFound(em, index, m);
         return;
       }
@@ -884,7 +889,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     const after = inlineInsn(em, ins, fs, stack32, dead[k]!);
     if (after !== null) {
       fs = after;
-      if (isLast) { c.set(N, add(get(N), k32(K))); goTo(em, index, m, en); }
+      if (isLast) { c.set(LEFT, sub(get(LEFT), k32(K))); goTo(em, index, m, en); }
       continue;
     }
     // Handler call: the CPU state is current while it runs.
@@ -892,7 +897,7 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     em.sites.push({ fn: ins.fn, ins, en, st, k, block: m.b });
     em.writeBack();
     const s = em.tmp();
-    c.call(F_CALL, k32(em.id), k32(site), get(N));
+    c.call(F_CALL, k32(em.id), k32(site), sub(em.st(S.Lim), get(LEFT)));
     c.set(s, []);
     // A fault: EIP, the count and the state are those of the faulting instruction already.
     c.if(and(get(s), k32(1))); c.ret(k32(-2)); c.end();
@@ -900,12 +905,13 @@ function emitBlock(em: Emitter, m: Member, bi: number, index: Map<number, number
     c.set(FL, em.st(S.Fl)); c.set(LM, k32(0));
     fs = MAT;
     // Code written or the translation changed: stop at the next block boundary.
-    c.if(and(get(s), k32(4))); c.set(LIM, k32(-1)); c.end();
-    c.if(and(get(s), k32(2))); c.set(N, add(get(N), k32(k + 1))); c.set(KEEP, k32(1)); c.br('out'); c.end();
+    // (The budget moves by what is left plus one, so the count stays right.)
+    c.if(and(get(s), k32(4))); em.setSt(S.Lim, sub(em.st(S.Lim), add(get(LEFT), k32(1)))); c.set(LEFT, k32(-1)); c.end();
+    c.if(and(get(s), k32(2))); c.set(LEFT, sub(get(LEFT), k32(k + 1))); c.set(KEEP, k32(1)); c.br('out'); c.end();
     if (isLast) {
       // After a block-ending handler that may have changed what the region was compiled for
       // (segments, stack size), the dispatcher goes on: the next region checks its modes at entry.
-      c.set(N, add(get(N), k32(K)));
+      c.set(LEFT, sub(get(LEFT), k32(K)));
       c.set(PC, em.st(S.Pc));
       if (STAYS.has(ins.fn) || !ins.endsBlock) goToFound(em, index, m); else c.br('out');
     }
@@ -1063,7 +1069,6 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
   const st = c.wasmState;
   st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
   st[S.Xo] = -1; st[S.Keep] = 0; st[S.Stop] = 0;
-  st[S.RB] = c.rBit; st[S.RM] = c.rMask; st[S.WB] = c.wBit; st[S.WM] = c.wMask;
   syncModes(c, st);
   const i0 = c.instructions;
   curCpu = c; curEngine = e; curI0 = i0; curEpoch = c.chainEpoch;
@@ -1098,10 +1103,11 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], async: boolean,
   const csBase = cpu.segBase[Seg.CS]! | 0;
   const index = new Map<number, number>(members.map((m, i) => [m.eip, i]));
   c.ensureLocals(TMP);
+  em.setSt(S.Lim, get(LIM));
+  c.set(LEFT, sub(get(LIM), get(N)));
   // Registers and the lazy flags into locals.
   em.loadRegs();
   for (let i = 0; i < 7; i++) c.set(FL + i, em.st(S.Fl + i));
-  c.set(RB, em.st(S.RB)); c.set(RM, em.st(S.RM)); c.set(WB, em.st(S.WB)); c.set(WM, em.st(S.WM));
   c.set(BI, k32(-1)); c.set(XO, k32(-1));
   c.block('out');
   c.loop('L');
@@ -1134,14 +1140,15 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], async: boolean,
   c.end(); // out
   em.writeBack();
   em.setSt(S.Pc, get(PC)); em.setSt(S.Xo, get(XO)); em.setSt(S.Keep, get(KEEP)); em.setSt(S.Id, k32(id));
-  em.setSt(S.Stop, ltS(get(LIM), k32(0)));
-  c.ret(get(N));
+  em.setSt(S.Stop, ltS(get(LEFT), k32(0)));
+  c.ret(sub(em.st(S.Lim), get(LEFT)));
   // Prologue (emitted last: the segments the code needs flat are known now): the modes it was
   // compiled for (flat segments, CS limit, stack size, privilege, CS base)? Else it does not run.
   // (Each block checks its pages.)
   const pre = new Code(3);
   const priv = em.needPriv ? PRIV : 0;
-  const mask = em.flatNeed | CS_FULL | SS_32 | priv, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0) | priv;
+  const user = cpu.cpl === 3 ? USER : 0;
+  const mask = em.flatNeed | CS_FULL | SS_32 | priv | USER, want = em.flatNeed | CS_FULL | (stack32 ? SS_32 : 0) | priv | user;
   pre.if(or(ne(and(em.st(S.Modes), k32(mask)), k32(want)), ne(em.st(S.CsBase), k32(csBase))));
   pre.ret(k32(-1));
   pre.end();
