@@ -11,11 +11,12 @@
  * Guest RAM, the TLB, the code-page map and the registers are in the WebAssembly.Memory of
  * `PhysicalMemory` (bus/memory.ts) at fixed offsets, so compiled code reads and writes them
  * directly; the lazy-flag state and the segment windows travel through a small state area there.
- * The region's structure, exits and exactness rules are those of the JS back end: registers and
- * flags in locals, written back at exits and around handler calls; the TLB fast path inline with a
- * side exit (the interpreter finishes the block) for everything else; a block runs only when it
- * fits in the budget; handler faults come back as -2 with EIP and the count of the faulting
- * instruction.
+ * The region's exits and exactness rules are those of the JS back end: registers and flags in
+ * locals, written back at exits and around handler calls; the TLB fast path inline with a side exit
+ * (the interpreter finishes the block) for everything else; a block runs only when it fits in the
+ * budget; handler faults come back as -2 with EIP and the count of the faulting instruction. Its
+ * control flow is its own: direct branches between its blocks, a dispatch loop only for the rest
+ * (goTo, entrySlots).
  */
 import type { CPU } from './cpu.js';
 import type { Block, Handler, Insn } from './decode.js';
