@@ -1089,11 +1089,12 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
 export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Insn[]; bytes: number; entries: Block[] } | null;
 
 /**
- * Compiles the collected region (32-bit code) into a WebAssembly module and hands the result to
+ * Compiles the collected region (32-bit code) into a WebAssembly module (entered at every block
+ * with `allEntries`, else at those entrySlots picks) and hands the result to
  * `done`: at once, or with `async` once the engine has compiled it in the background (the guest
  * sees no difference: a region only runs code exactly as the interpreter would).
  */
-export function compileWasmRegion(cpu: CPU, collected: Member[], async: boolean, done: (r: WasmResult) => void): void {
+export function compileWasmRegion(cpu: CPU, collected: Member[], allEntries: boolean, async: boolean, done: (r: WasmResult) => void): void {
   const mem = cpu.mem, members = layout(cpu, collected);
   const core = mem.coreBase;
   const eng = engineOf(cpu);
@@ -1114,7 +1115,7 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], async: boolean,
   c.loop('L');
   c.block('find');
   // Entry e (member i) has two slots: BI = e before its page checks, BI = entries + e after them.
-  em.slot = entrySlots(cpu, members, index, stack32);
+  em.slot = allEntries ? members.map((_, i) => i) : entrySlots(cpu, members, index, stack32);
   const n = members.length, ent = members.map((_, i) => i).filter((i) => em.slot[i]! >= 0);
   em.entries = ent.length;
   for (let i = n - 1; i >= 0; i--) { c.block(`b${i}`); c.block(`c${i}`); }

@@ -91,4 +91,20 @@ test('a long path of blocks has an entry every few blocks', () => {
   assert.ok(longest <= 8, `blocks in a row without an entry: ${longest}`);
 });
 
+test('a block hot from elsewhere that a region cannot be entered at roots a region up to the entries there are', () => {
+  // Slices of 7 instructions end most runs inside the path, so its blocks that are not entries run
+  // interpreted and reach the threshold there.
+  const n = 20, cpu = runLoop(7, path(n, 2_000));
+  const at = (eip: number) => cpu.blockAt((eip >>> 12) * 4 + 3, eip & 4095)!;
+  const blocks = Array.from({ length: n + 1 }, (_, k) => at(LOOP + 9 + 5 * k));
+  const regions = [...new Set(blocks.flatMap((b) => b.inRegions ?? []))];
+  const first = regions[0]!;
+  const later = regions.filter((r) => first.blocks.includes(r.blocks[0]!) && !first.entries!.has(r.blocks[0]!));
+  assert.ok(later.length > 0, 'no region rooted at a block the first cannot be entered at');
+  for (const r of later) {
+    const shared = r.blocks.slice(1).filter((b) => first.entries!.has(b));
+    assert.is(shared.length, 0, `a later region holds ${shared.length} entries of the first`);
+  }
+});
+
 test.run();
