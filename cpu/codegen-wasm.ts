@@ -50,11 +50,11 @@ const modesOf = (c: CPU): number =>
   c.flatSegs | (c.segLimit[Seg.CS] === 0xffffffff ? CS_FULL : 0) | (c.stack32 ? SS_32 : 0) | (!c.protectedMode || c.cpl === 0 ? PRIV : 0) |
   (c.cpl === 3 ? USER : 0);
 /**
- * The region links: a direct-mapped table of (linear EIP, region id + 1 | block index << LINK_BI)
- * pairs at CORE.links.
+ * The region links: a direct-mapped table of (linear EIP, region id + 1 | entry index << LINK_BI)
+ * pairs at CORE.links, for the entries of every live region (entrySlots).
  */
 export const LINK_ENTRIES = 1 << 16;
-/** Region ids below 2^20, block indices below 2^11 (codegen.ts MAX_WASM_BLOCKS). */
+/** Region ids below 2^20, entry indices below 2^11 (codegen.ts MAX_WASM_BLOCKS). */
 const LINK_BI = 20, LINK_ID = (1 << LINK_BI) - 1;
 const linkSlot = (lin: number): number => ((lin ^ (lin >>> 16)) & (LINK_ENTRIES - 1)) << 3;
 /** linkSlot as compiled code: the address of the link for the linear EIP in local `lin`. */
@@ -744,8 +744,8 @@ function directTargets(cpu: CPU, m: Member, stack32: boolean): number[] {
 const MAX_RUN = 8;
 
 /**
- * Which members the dispatch br_table enters (their slots, else -1): all but the blocks one earlier
- * member alone jumps to (forward). Those start with no merge of values, where every other block
+ * Which members the dispatch br_table enters (their slots, else -1): all but the blocks that only
+ * earlier members jump to (forward). Those start with no merge of values, where every other block
  * starts with a merge of the dispatch loop's values, the most costly part of a region's code: the
  * engine moves every guest register and lazy-flag value between stack slots at each merge.
  * Entered from elsewhere (after a run budget ran out there, or from a region without its
