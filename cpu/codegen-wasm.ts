@@ -29,7 +29,9 @@ import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
   moduleBytes, mul, mulOverflows, mulWide, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
 } from './wasm-module.js';
-import { Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, staticSuccessors, type FlagState, type Member, type Region } from './codegen.js';
+import {
+  Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, seenSuccessors, staticSuccessors, type FlagState, type Member, type Region,
+} from './codegen.js';
 
 /**
  * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
@@ -736,8 +738,8 @@ function directTargets(cpu: CPU, m: Member, stack32: boolean): number[] {
   const ins = m.b.insns[m.b.insns.length - 1]!, f = ins.fn, en = (m.eip + ins.end) | 0;
   if (O.JCC32.includes(f)) return [(en + ins.imm) | 0, en];
   if ((f === O.jmpRel || (stack32 && f === O.callRel)) && ins.size === 4) return [(en + ins.imm) | 0];
-  if (ins.endsBlock) return STAYS.has(f) ? seenSuccessors(cpu, m) : [];
-  return [en, ...seenSuccessors(cpu, m)];
+  if (ins.endsBlock) return STAYS.has(f) ? seen(cpu, m) : [];
+  return [en, ...seen(cpu, m)];
 }
 
 /** Blocks in a row a region may hold without an entry (see entrySlots). */
@@ -755,7 +757,7 @@ const MAX_RUN = 8;
 function entrySlots(cpu: CPU, members: Member[], index: Map<number, number>, stack32: boolean): number[] {
   const entry = members.map((_, i) => i === 0), preds: number[][] = members.map(() => []);
   members.forEach((m, i) => {
-    const self = staticSuccessors(m.b, m.eip, (x) => x | 0).includes(m.eip);
+    const self = jumpsToItself(m);
     for (const t of directTargets(cpu, m, stack32)) {
       const j = index.get(t);
       if (j === undefined) continue;
@@ -778,19 +780,19 @@ function entrySlots(cpu: CPU, members: Member[], index: Map<number, number>, sta
  */
 function goToFound(em: Emitter, index: Map<number, number>, from: Member): void {
   const c = em.code;
-  for (const t of seenSuccessors(em.cpu, from)) {
+  for (const t of seen(em.cpu, from)) {
     if (!index.has(t)) continue;
     c.if(eq(get(PC), k32(t))); goTo(em, index, from, t); c.end();
   }
   c.set(BI, k32(-1)); c.br('L');
 }
 
-/** The EIPs the block went on to last when interpreted (its two remembered successors). */
-function seenSuccessors(cpu: CPU, m: Member): number[] {
-  const b = m.b, csBase = cpu.segBase[Seg.CS]! | 0, out: number[] = [];
-  for (const [nb, lin] of [[b.s1, b.s1Lin], [b.s2, b.s2Lin]] as const) if (nb !== null) out.push((lin - csBase) | 0);
-  return out;
-}
+/** 32-bit EIP arithmetic (regions here are 32-bit code). */
+const wrap32 = (x: number): number => x | 0;
+/** The EIPs a member went on to when last interpreted (codegen.ts seenSuccessors). */
+const seen = (cpu: CPU, m: Member): number[] => seenSuccessors(m.b, cpu.segBase[Seg.CS]!, wrap32);
+/** The member jumps to itself (its code then loops in a wasm loop of its own). */
+const jumpsToItself = (m: Member): boolean => staticSuccessors(m.b, m.eip, wrap32).includes(m.eip);
 
 /**
  * The members in the order their code is laid out: depth-first from the first, each block's
@@ -805,7 +807,7 @@ function layout(cpu: CPU, members: Member[]): Member[] {
     const post: Member[] = [];
     const visit = (m: Member) => {
       done.add(m);
-      for (const t of [...staticSuccessors(m.b, m.eip, (x) => x | 0), ...seenSuccessors(cpu, m)]) {
+      for (const t of [...staticSuccessors(m.b, m.eip, wrap32), ...seen(cpu, m)]) {
         const nm = at.get(t);
         if (nm !== undefined && !done.has(nm)) visit(nm);
       }
@@ -1122,7 +1124,7 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], allEntries: boo
   c.brTable(get(BI), [...ent.map((i) => `c${i}`), ...ent.map((i) => `b${i}`)], 'find');
   members.forEach((m, i) => {
     c.end(); emitPageChecks(em, m); c.end();
-    em.selfLoop = staticSuccessors(m.b, m.eip, (x) => x | 0).includes(m.eip);
+    em.selfLoop = jumpsToItself(m);
     if (em.selfLoop) c.loop('self');
     emitBlock(em, m, i, index, stack32);
     if (em.selfLoop) c.end();

@@ -600,6 +600,13 @@ const RELOAD = 'r0 = R[0]; r1 = R[1]; r2 = R[2]; r3 = R[3]; r4 = R[4]; r5 = R[5]
 export const STAYS: ReadonlySet<unknown> = new Set<unknown>([O.jmpRm, O.callRm, O.callRel, O.ret32, O.ret16, O.retImm, O.jmpRel, O.jcc, O.loop, O.jcxz, ...O.JCC32,
   O.movs, O.stos, O.lods, O.cmps, O.scas]);
 
+/** The EIPs a block went on to when last interpreted (its two remembered successors; `csb`: the CS base). */
+export function seenSuccessors(b: Block, csb: number, wrap: (x: number) => number): number[] {
+  const out: number[] = [];
+  for (const [nb, lin] of [[b.s1, b.s1Lin], [b.s2, b.s2Lin]] as const) if (nb !== null) out.push(wrap(lin - csb));
+  return out;
+}
+
 /** The EIPs a block at `eip` can continue at, when statically known (`wrap` is the EIP width). */
 export function staticSuccessors(b: Block, eip: number, wrap: (x: number) => number): number[] {
   const last = b.insns[b.insns.length - 1]!;
@@ -712,10 +719,7 @@ function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean, upToEntri
   const maxBlocks = anyPage ? MAX_WASM_BLOCKS : MAX_BLOCKS, maxInsns = anyPage ? MAX_WASM_INSNS : MAX_INSNS;
   for (let q = 0; q < list.length && list.length < maxBlocks; q++) {
     const { b, eip: at } = list[q]!;
-    const next = staticSuccessors(b, at, wrap);
-    // Successors seen at run time (returns, indirect jumps).
-    for (const [nb, lin] of [[b.s1, b.s1Lin], [b.s2, b.s2Lin]] as const) if (nb !== null) next.push(wrap(lin - csb));
-    for (const t of next) {
+    for (const t of [...staticSuccessors(b, at, wrap), ...seenSuccessors(b, csb, wrap)]) {
       if (seen.has(t)) continue;
       const nb = blockAt(t);
       // Blocks that have hardly run stay out: cold paths only add compile time and deoptimizations.
