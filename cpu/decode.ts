@@ -16,8 +16,7 @@ export type EaFn = (cpu: CPU, i: Insn) => number;
 export class Insn {
   fn: Handler = O.ud;
   ea: EaFn = eaDisp;
-  /** Offsets of the first byte and the byte after the instruction, relative to the block's start EIP. */
-  start = 0;
+  /** Offset of the byte after the instruction, relative to the block's start EIP. */
   end = 0;
   /** Operand size in bytes (1, 2 or 4). */
   size = 4;
@@ -30,19 +29,29 @@ export class Insn {
   base = 0;
   index = 0;
   scale = 0;
+  /** Displacement; for a far pointer or ENTER (no ModRM operand), the second immediate. */
   disp = 0;
   seg = Seg.DS;
   imm = 0;
-  imm2 = 0;
   /** Sub-operation: ALU op, condition code, escape byte, ... */
   op = 0;
   /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
   rep = 0;
-  modrm = 0;
+  /**
+   * What only faults, the x87 and the code generator ask for, packed into one field: the boot's
+   * ~170 k decoded instructions are read from memory far more than from cache, and each field
+   * costs every one of them 8 bytes. Bits 0-3 length, 4-11 ModRM byte, 12-23 opcode, 24 ends block.
+   */
+  bits = 0;
+  /** Offset of the first byte, relative to the block's start EIP. */
+  get start(): number { return this.end - (this.bits & 15); }
+  get modrm(): number { return (this.bits >> 4) & 0xff; }
   /** Opcode: one-byte value, or 0x0F00 | second byte. */
-  opcode = 0;
+  get opcode(): number { return (this.bits >> 12) & 0xfff; }
   /** The decoder ended the block after this instruction (control transfer or state change). */
-  endsBlock = false;
+  get endsBlock(): boolean { return (this.bits & (1 << 24)) !== 0; }
+  /** Selector of a far pointer, nesting level of ENTER. */
+  get imm2(): number { return this.disp; }
 }
 
 export interface Block {
@@ -100,6 +109,10 @@ class Decoder {
   csLimit = 0;
   pages: number[] = [];
   lastPage = -1;
+  /** Of the instruction being decoded: its first byte's offset, ModRM byte and opcode (packed into Insn.bits). */
+  insStart = 0;
+  modrm = 0;
+  opcode = 0;
 
   byte(): number {
     const off = this.startEip + this.pos;
@@ -130,7 +143,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   const startPage = lin >>> 12;
   for (;;) {
     const ins = new Insn();
-    ins.start = D.pos;
+    D.insStart = D.pos; D.modrm = 0;
     let ends: boolean;
     const savedPages = D.pages.length;
     try {
@@ -143,7 +156,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
       break;
     }
     ins.end = D.pos;
-    ins.endsBlock = ends;
+    ins.bits = (D.pos - D.insStart) | (D.modrm << 4) | (D.opcode << 12) | (ends ? 1 << 24 : 0);
     insns.push(ins);
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
@@ -161,7 +174,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
 /** LOCK is only valid on these read-modify-write forms, and only with a memory destination. */
 function lockable(ins: Insn): boolean {
   if (!ins.mem) return false;
-  const o = ins.opcode, r = ins.reg;
+  const o = D.opcode, r = ins.reg;
   if (o < 0x38 && (o & 7) < 2) return true;
   switch (o) {
     case 0x80: case 0x81: case 0x82: case 0x83: return r !== 7;
@@ -179,7 +192,7 @@ function decodeInsn(cpu: CPU, ins: Insn): boolean {
   lockPrefix = false;
   const ends = decodeOpcode(cpu, ins);
   // Longer than 15 bytes: #GP (checked after decoding, so a legal 15-byte instruction passes).
-  if (D.pos - ins.start > 15) cpu.gp(0);
+  if (D.pos - D.insStart > 15) cpu.gp(0);
   if (lockPrefix && !lockable(ins)) cpu.ud();
   return ends;
 }
@@ -193,7 +206,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   let b: number;
   // Prefixes (an instruction longer than 15 bytes is #UD... the SDM says #GP; legacy limit enforced below).
   for (;;) {
-    if (D.pos - ins.start >= 15) cpu.gp(0);
+    if (D.pos - D.insStart >= 15) cpu.gp(0);
     b = D.byte();
     switch (b) {
       case 0x26: seg = Seg.ES; continue;
@@ -215,7 +228,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   ins.rep = rep;
   ins.seg = seg >= 0 ? seg : Seg.DS;
   ins.size = osz;
-  ins.opcode = b;
+  D.opcode = b;
 
   const modrm = () => decodeModrm(ins, a32, seg);
 
@@ -258,7 +271,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   if (b >= 0x91 && b <= 0x97) { ins.reg = b & 7; ins.fn = O.xchgAcc; return false; }
   if (b >= 0xb0 && b <= 0xb7) { ins.size = 1; ins.reg = b & 7; ins.imm = D.byte(); ins.fn = O.movRImm; return false; }
   if (b >= 0xb8 && b <= 0xbf) { ins.reg = b & 7; ins.imm = D.imm(osz); ins.fn = osz === 4 ? O.mov32RImm : O.movRImm; return false; }
-  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; modrm(); if (!x87Valid(b, ins.modrm)) cpu.ud(); ins.fn = O.fpuEsc; return false; }
+  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; modrm(); if (!x87Valid(b, D.modrm)) cpu.ud(); ins.fn = O.fpuEsc; return false; }
 
   switch (b) {
     case 0x60: ins.fn = O.pusha; return false;
@@ -293,7 +306,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0x90: ins.fn = O.nop; return false;
     case 0x98: ins.fn = O.cbw; return false;
     case 0x99: ins.fn = O.cwd; return false;
-    case 0x9a: ins.imm = D.imm(osz); ins.imm2 = D.word(); ins.fn = O.callFar; return true;
+    case 0x9a: ins.imm = D.imm(osz); ins.disp = D.word(); ins.fn = O.callFar; return true;
     case 0x9b: ins.fn = O.fwait; return false;
     case 0x9c: ins.fn = O.pushf; return false;
     case 0x9d: ins.fn = O.popf; return true;
@@ -325,7 +338,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xc5: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.DS; ins.fn = O.loadFarPtr; return true;
     case 0xc6: ins.size = 1; modrm(); ins.imm = D.byte(); ins.fn = ins.mem ? O.movMImm : O.movRImmRm; return false;
     case 0xc7: modrm(); ins.imm = D.imm(osz); ins.fn = ins.mem ? (osz === 4 ? O.mov32MImm : O.movMImm) : O.movRImmRm; return false;
-    case 0xc8: ins.imm = D.word(); ins.imm2 = D.byte(); ins.fn = O.enter; return false;
+    case 0xc8: ins.imm = D.word(); ins.disp = D.byte(); ins.fn = O.enter; return false;
     case 0xc9: ins.fn = O.leave; return false;
     case 0xca: ins.imm = D.word(); ins.fn = O.retFar; return true;
     case 0xcb: ins.imm = 0; ins.fn = O.retFar; return true;
@@ -349,7 +362,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xe7: ins.imm = D.byte(); ins.fn = O.outImm; return true;
     case 0xe8: ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = O.callRel; return true;
     case 0xe9: ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = O.jmpRel; return true;
-    case 0xea: ins.imm = D.imm(osz); ins.imm2 = D.word(); ins.fn = O.jmpFar; return true;
+    case 0xea: ins.imm = D.imm(osz); ins.disp = D.word(); ins.fn = O.jmpFar; return true;
     case 0xeb: ins.imm = D.sbyte(); ins.fn = O.jmpRel; return true;
     case 0xec: ins.size = 1; ins.fn = O.inDx; return false;
     case 0xed: ins.fn = O.inDx; return false;
@@ -390,7 +403,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
 
 function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean {
   const b = D.byte();
-  ins.opcode = 0x0f00 | b;
+  D.opcode = 0x0f00 | b;
   if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = osz === 4 ? O.JCC32[ins.op]! : O.jcc; return true; }
   if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; modrm(); ins.fn = ins.mem ? O.setcc : O.SETCC_R[ins.op]!; return false; }
   if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; modrm(); ins.fn = osz === 4 && !ins.mem ? O.CMOVCC32_RR[ins.op]! : O.cmovcc; return false; }
@@ -468,7 +481,7 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean 
 
 function decodeModrm(ins: Insn, a32: boolean, segOverride: number): void {
   const m = D.byte();
-  ins.modrm = m;
+  D.modrm = m;
   const mod = m >> 6;
   ins.reg = (m >> 3) & 7;
   ins.rm = m & 7;
