@@ -284,6 +284,8 @@ function buildInitramfs() {
   cpio.add('dev/console', 0o020600, new Uint8Array(0), [5, 1]);
   cpio.add('bin/busybox', 0o100755, bin);
   cpio.add('init', 0o100755, readFileSync(INIT));
+  // What /init mounts, in one `mount -a`.
+  cpio.add('etc/fstab', 0o100644, Buffer.from('proc /proc proc defaults 0 0\nsysfs /sys sysfs defaults 0 0\ndevtmpfs /dev devtmpfs defaults 0 0\n'));
   cpio.add('bin/sh', 0o120777, Buffer.from('busybox'));
   return cpio.finish();
 }

@@ -176,6 +176,19 @@ test('--mac sets the address the guest reads from the card', async () => {
   assert.is(r.stdout.trim(), '52:54:00:ab:cd:ef');
 });
 
+test("the default guest's /init: filesystems mounted, host name and network set (design.md §4)", async () => {
+  const r = await runCli(['--clock', 'virtual', ...GUEST_LIMIT, '--run',
+    "hostname; cut -d' ' -f1-3 /proc/mounts; ip -4 addr show dev eth0; ip route; cat /etc/resolv.conf; ip link show lo"]);
+  assert.is(r.status, 0, r.stderr);
+  const out = r.stdout;
+  assert.is(out.split('\n')[0], 'ts86', out);
+  for (const m of ['proc /proc proc', 'sysfs /sys sysfs', 'devtmpfs /dev devtmpfs']) assert.ok(out.includes(m), `${m} not mounted:\n${out}`);
+  assert.match(out, /inet 10\.0\.2\.15\/24 /);
+  assert.match(out, /^default via 10\.0\.2\.2 dev eth0/m);
+  assert.match(out, /^nameserver 10\.0\.2\.3$/m);
+  assert.match(out, /lo: <LOOPBACK,UP,/);
+});
+
 test('ts86 with a missing kernel file: one clear line, non-zero status', async () => {
   const path = '/nonexistent/ts86-test/bzImage';
   const r = await runCli(['--kernel', path], 60);
