@@ -20,7 +20,6 @@ export class Insn {
   end = 0;
   /** Operand size in bytes (1, 2 or 4). */
   size = 4;
-  a32 = true;
   /** ModRM reg field (or the register in the opcode). */
   reg = 0;
   /** ModRM rm field when it names a register. */
@@ -28,19 +27,17 @@ export class Insn {
   mem = false;
   base = 0;
   index = 0;
-  scale = 0;
   /** Displacement; for a far pointer or ENTER (no ModRM operand), the second immediate. */
   disp = 0;
   seg = Seg.DS;
   imm = 0;
   /** Sub-operation: ALU op, condition code, escape byte, ... */
   op = 0;
-  /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
-  rep = 0;
   /**
-   * What only faults, the x87 and the code generator ask for, packed into one field: the boot's
-   * ~170 k decoded instructions are read from memory far more than from cache, and each field
-   * costs every one of them 8 bytes. Bits 0-3 length, 4-11 ModRM byte, 12-23 opcode, 24 ends block.
+   * What only faults, string instructions, SIB addresses, the x87 and the code generator ask for,
+   * packed into one field: the boot's ~170 k decoded instructions are read from memory far more
+   * than from cache, and each field costs every one of them 8 bytes. Bits 0-3 length, 4-11 ModRM
+   * byte, 12-23 opcode, 24 ends block, 25-26 REP prefix, 27-28 SIB scale, 29 32-bit addressing.
    */
   bits = 0;
   /** Offset of the first byte, relative to the block's start EIP. */
@@ -50,6 +47,12 @@ export class Insn {
   get opcode(): number { return (this.bits >> 12) & 0xfff; }
   /** The decoder ended the block after this instruction (control transfer or state change). */
   get endsBlock(): boolean { return (this.bits & (1 << 24)) !== 0; }
+  /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
+  get rep(): number { return (this.bits >> 25) & 3; }
+  /** SIB scale (shift count of the index register). */
+  get scale(): number { return (this.bits >> 27) & 3; }
+  /** 32-bit address size. */
+  get a32(): boolean { return (this.bits & (1 << 29)) !== 0; }
   /** Selector of a far pointer, nesting level of ENTER. */
   get imm2(): number { return this.disp; }
 }
@@ -156,7 +159,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
       break;
     }
     ins.end = D.pos;
-    ins.bits = (D.pos - D.insStart) | (D.modrm << 4) | (D.opcode << 12) | (ends ? 1 << 24 : 0);
+    ins.bits |= (D.pos - D.insStart) | (D.modrm << 4) | (D.opcode << 12) | (ends ? 1 << 24 : 0);
     insns.push(ins);
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
@@ -224,8 +227,8 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     break;
   }
   const osz = o32 ? 4 : 2;
-  ins.a32 = a32;
-  ins.rep = rep;
+  // Set before the opcode's decoding, which reads them (stringFast); the rest of bits comes after.
+  ins.bits = (rep << 25) | (a32 ? 1 << 29 : 0);
   ins.seg = seg >= 0 ? seg : Seg.DS;
   ins.size = osz;
   D.opcode = b;
@@ -499,7 +502,7 @@ function decodeModrm(ins: Insn, a32: boolean, segOverride: number): void {
     if (mod === 1) ins.disp = D.sbyte();
     else if (mod === 2) ins.disp = D.dword();
     defSS = base === 4 || base === 5;
-    ins.base = base < 0 ? 0 : base; ins.index = index < 0 ? 0 : index; ins.scale = scale;
+    ins.base = base < 0 ? 0 : base; ins.index = index < 0 ? 0 : index; ins.bits |= scale << 27;
     ins.ea = base < 0 ? (index < 0 ? eaDisp : eaIndex) : (index < 0 ? eaBase : eaBaseIndex);
   } else {
     if (mod === 0 && ins.rm === 6) { ins.disp = D.word(); ins.ea = ea16Disp; }
