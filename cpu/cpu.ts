@@ -1054,7 +1054,8 @@ export class CPU {
         block.hits = 0;
       }
       this.curBlock = block;
-      const base = (this.eip - insns[from]!.start) & mask;
+      // A block's first instruction starts at offset 0 (the start getter only matters after a side exit).
+      const base = (from === 0 ? this.eip : this.eip - insns[from]!.start) & mask;
       const end = single ? from + 1 : Math.min(insns.length, from + left);
       let i = from;
       try {
