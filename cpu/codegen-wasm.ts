@@ -1079,8 +1079,8 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
   if (n < 0) return n;
   flagsFromState(c, st);
   const xo = st[S.Xo]!;
-  // Left before anything ran (a page the region's tail straddles into moved): interpret.
-  if (n === 0 && xo < 0 && st[S.Keep] === 0) return -1;
+  // Left before anything ran: the first block's pages are not where the region was compiled for.
+  if (n === 0 && xo < 0 && st[S.Keep] === 0) return -3;
   if (xo >= 0) { c.resumeBlock = e.regions[st[S.Id]!]!.blocks[xo >>> 8]!; c.resumeIndex = xo & 255; n += xo & 255; } else { c.resumeBlock = null; c.resumeIndex = 0; }
   if (st[S.Keep] === 0) c.eip = st[S.Pc]!;
   c.instructions = i0 + n;

@@ -32,7 +32,9 @@ import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
  * block fits in the `lim` instructions of budget and the code stays in the region.
  * Returns the instructions retired (c.eip, c.instructions, registers and flags written back); -1
  * when the state the region was specialized for does not hold (nothing executed: interpret); -2
- * after a fault (the state, EIP and count are those of the faulting instruction; deliver it).
+ * after a fault (the state, EIP and count are those of the faulting instruction; deliver it); -3
+ * when the block's code is mapped at another linear address than the region was compiled for
+ * (nothing executed: interpret).
  */
 export type RegionFn = (c: CPU, lim: number) => number;
 

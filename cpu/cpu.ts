@@ -1049,9 +1049,11 @@ export class CPU {
           block = this.nextBlock!;
           continue;
         }
-        // The region was specialized for a state that does not hold now: recompile it later.
+        // The region was specialized for a state that does not hold now: recompile it later. Code
+        // mapped at a new address in each process (the vDSO) would compile a region per process:
+        // each such miss doubles the runs it waits, up to 64 times the threshold.
         block.region = null;
-        block.hits = 0;
+        block.hits = n === -3 ? -(this.compileThreshold << Math.min(block.aliasMisses++, 6)) : 0;
       }
       this.curBlock = block;
       // A block's first instruction starts at offset 0 (the start getter only matters after a side exit).

@@ -78,6 +78,12 @@ export interface Block {
    */
   pending: boolean;
   /**
+   * Times a region could not run this block because its page was mapped at another linear address
+   * than the region was compiled for (one physical page at several addresses: the vDSO, which Linux
+   * maps at a random address in every process). Each time it waits twice as long to compile again.
+   */
+  aliasMisses: number;
+  /**
    * The two most recent successors (block chaining), each with the linear address it was found at
    * and the TLB entry that mapped it then: while that entry is unchanged the link holds, so links
    * survive CR3 writes (global kernel pages keep their entries; user pages come back with the same
@@ -167,7 +173,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   // Field order is layout: what the dispatcher reads on every run comes first.
   const block: Block = {
     insns, region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
-    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null, pending: false,
+    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null, pending: false, aliasMisses: 0,
   };
   cpu.addBlock(block);
   if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);

@@ -130,4 +130,49 @@ for (const { name, threshold } of MODES.slice(0, 2)) {
   });
 }
 
+/**
+ * One physical code page at a different linear address in each of two address spaces, as Linux
+ * maps its vDSO at a random address in every process; calls alternate between the spaces in phases
+ * of 100. Blocks are found by physical address, so the code compiled in one space is the same block
+ * in the other, where a region compiled for the first address must not run as if it were there.
+ * The truth: every call adds one, whatever ran it.
+ */
+for (const { name, threshold } of MODES) {
+  test(`${name}: code at another linear address in each address space, switched every 100 calls`, () => {
+    const ALIAS_A = 0x400000, ALIAS_B = 0x800000, PAGE = 0xc00000, PHASES = 100, CALLS = 100;
+    const mem = new PhysicalMemory(16 << 20);
+    const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: threshold });
+    cpu.loadFlat32();
+    for (const [pd, lin] of [[PD1, ALIAS_A], [PD2, ALIAS_B]] as const) {
+      mem.write(pd, 4, 0 | PS_P_RW);
+      mem.write(pd + 4 * (lin >>> 22), 4, PAGE | PS_P_RW);
+    }
+    // add eax, 1; jmp +0 (a direct jump: its target is a linear address); inc edx; ret
+    [0x83, 0xc0, 0x01, 0xeb, 0x00, 0x42, 0xc3].forEach((x, i) => mem.write(PAGE + i, 1, x));
+    const b: number[] = [];
+    const u32 = (v: number) => b.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+    b.push(0x31, 0xc0, 0x31, 0xd2); // xor eax, eax; xor edx, edx
+    b.push(0xbe); u32(PHASES); // mov esi, PHASES
+    const outer = b.length;
+    b.push(0xb9); u32(CALLS); // outer: mov ecx, CALLS
+    b.push(0xbf); u32(ALIAS_A); // mov edi, ALIAS_A
+    b.push(0xbb); u32(PD1); // mov ebx, PD1
+    b.push(0xf7, 0xc6); u32(1); // test esi, 1
+    b.push(0x75, 0x0a); // jnz switch
+    b.push(0xbf); u32(ALIAS_B); // mov edi, ALIAS_B
+    b.push(0xbb); u32(PD2); // mov ebx, PD2
+    b.push(0x0f, 0x22, 0xdb); // switch: mov cr3, ebx
+    const inner = b.length;
+    b.push(0xff, 0xd7); // inner: call edi
+    b.push(0x49); // dec ecx
+    b.push(0x75, (inner - (b.length + 2)) & 0xff); // jnz inner
+    b.push(0x4e); // dec esi
+    b.push(0x75, (outer - (b.length + 2)) & 0xff); // jnz outer
+    b.push(0xf4); // hlt
+    runPaged(cpu, mem, b, 10_000_000);
+    assert.is(cpu.regs[Reg.EAX], PHASES * CALLS);
+    assert.is(cpu.regs[Reg.EDX], PHASES * CALLS);
+  });
+}
+
 test.run();
