@@ -1056,7 +1056,7 @@ export class CPU {
         block.hits = n === -3 ? -(this.compileThreshold << Math.min(block.aliasMisses++, 6)) : 0;
       }
       this.curBlock = block;
-      // A block's first instruction starts at offset 0 (the start getter only matters after a side exit).
+      // A block's first instruction is at offset 0 (`start` is read only after a side exit).
       const base = (from === 0 ? this.eip : this.eip - insns[from]!.start) & mask;
       const end = single ? from + 1 : Math.min(insns.length, from + left);
       let i = from;

@@ -118,7 +118,7 @@ class Decoder {
   csLimit = 0;
   pages: number[] = [];
   lastPage = -1;
-  /** Of the instruction being decoded: its first byte's offset, ModRM byte and opcode (packed into Insn.bits). */
+  /** Of the instruction being decoded: its first byte's offset, ModRM byte and opcode (for Insn.bits). */
   insStart = 0;
   modrm = 0;
   opcode = 0;
