@@ -791,12 +791,12 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
   // once per call, so the check always has the engine's type feedback: a check first reached inside
   // the loop after optimization would cost a deoptimization.)
   const { lp, pp } = members[0]!;
-  pre += `{ const t = tlb[${lp}]; if (((${cpu.segBase[Seg.CS]! | 0} + pc) | 0) >>> 12 !== ${lp} || (t & -4096) !== ${pp << 12} || (t & rM) !== rB) return -1; }\n`;
+  pre += `{ const t = tlb[${lp}]; if (((${cpu.segBase[Seg.CS]! | 0} + pc) | 0) >>> 12 !== ${lp} || (t & -4096) !== ${pp << 12} || (t & rM) !== rB) return -3; }\n`;
   const body = `${pre}L: for (;;) {\nswitch (pc) {\n${cases}default: break L;\n}\n}\n`
     + `if (c.pendingFault) {\nc.pendingFault = false;\n`
     + `c.instructions = i0 + n + f; c.eip = fe;\nreturn -2;\n}\n`
     // Left before anything ran (entered at an EIP it was not compiled for, or a page that moved).
-    + 'if (n === 0 && xo < 0 && keep === 0) return -1;\n'
+    + 'if (n === 0 && xo < 0 && keep === 0) return -3;\n'
     + `if (xo >= 0) { rb = BL[xo >>> 8]; ri = xo & 255; n += ri; }\n`
     + `if (keep === 0) c.eip = pc ${mask};\n${WRITE_BACK}\nc.instructions = i0 + n; c.resumeBlock = rb; c.resumeIndex = ri;\nreturn n;`;
   let fn: RegionFn;

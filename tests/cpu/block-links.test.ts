@@ -137,11 +137,11 @@ for (const { name, threshold } of MODES.slice(0, 2)) {
  * in the other, where a region compiled for the first address must not run as if it were there.
  * The truth: every call adds one, whatever ran it.
  */
-for (const { name, threshold } of MODES) {
+for (const { name, threshold, backEnd } of [...MODES.map((m) => ({ ...m, backEnd: undefined })), { name: 'codegen warm, JS back end', threshold: 3, backEnd: 'js' as const }]) {
   test(`${name}: code at another linear address in each address space, switched every 100 calls`, () => {
     const ALIAS_A = 0x400000, ALIAS_B = 0x800000, PAGE = 0xc00000, PHASES = 100, CALLS = 100;
     const mem = new PhysicalMemory(16 << 20);
-    const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: threshold });
+    const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: threshold, backEnd });
     cpu.loadFlat32();
     for (const [pd, lin] of [[PD1, ALIAS_A], [PD2, ALIAS_B]] as const) {
       mem.write(pd, 4, 0 | PS_P_RW);
