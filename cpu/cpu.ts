@@ -258,6 +258,8 @@ export class CPU {
       read8: (l) => this.readLin8(l), read16: (l) => this.readLin16(l), read32: (l) => this.readLin32(l),
       write8: (l, v) => this.writeLin8(l, v), write16: (l, v) => this.writeLin16(l, v), write32: (l, v) => this.writeLin32(l, v),
       probeWrite: (l, n) => this.probeWrite(l, n),
+      ramSpan: (l, n, w) => ((l & 4095) + n <= 4096 ? this.ramPage(l, w) : -1),
+      ram: this.ram,
       raiseMF: () => this.raise(Vec.MF),
       signalFerr: () => this.onFerr(),
       cr0NE: () => (this.cr[0] & CR0_NE) !== 0,

@@ -4,7 +4,6 @@ import { Reg, Seg, CR0_TS, CR0_PE, CR0_MP, CR0_EM, CR4_TSD, CR4_PCE, CR4_DE } fr
 import type { Handler, Insn } from './decode.js';
 import { IF, IOPL, VM, RF, TF, ZF } from './flags.js';
 import { loadLdt, loadTr, probeDescriptor, descLimit } from './protect.js';
-import { MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP } from './msr.js';
 
 const iopl = (c: CPU) => (c.flags & IOPL) >>> 12;
 
@@ -204,18 +203,18 @@ export const cpuid: Handler = (c) => {
 };
 
 export const sysenter: Handler = (c) => {
-  const cs = c.msr.get(MSR_SYSENTER_CS) & 0xfffc;
+  const cs = c.msr.sysenter[0]! & 0xfffc;
   if (!c.protectedMode || cs === 0) c.gp(0);
   c.flags &= ~(VM | IF | RF);
   c.cpl = 0;
   c.setSegCache(Seg.CS, cs, 0, 0xffffffff, 0xc09b);
   c.setSegCache(Seg.SS, cs + 8, 0, 0xffffffff, 0xc093);
-  c.regs[Reg.ESP] = c.msr.get(MSR_SYSENTER_ESP);
-  c.eip = c.msr.get(MSR_SYSENTER_EIP) | 0;
+  c.regs[Reg.ESP] = c.msr.sysenter[1]!;
+  c.eip = c.msr.sysenter[2]!;
   c.updatePrivilege();
 };
 export const sysexit: Handler = (c) => {
-  const cs = c.msr.get(MSR_SYSENTER_CS) & 0xfffc;
+  const cs = c.msr.sysenter[0]! & 0xfffc;
   if (!c.protectedMode || c.v86 || c.cpl !== 0 || cs === 0) c.gp(0);
   c.cpl = 3;
   c.setSegCache(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);

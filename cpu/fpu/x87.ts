@@ -17,6 +17,12 @@ export interface X87Host {
   write8(lin: number, v: number): void; write16(lin: number, v: number): void; write32(lin: number, v: number): void;
   /** throws the CPU fault now if any byte of [lin, lin+len) is not writable, so a store is all-or-nothing */
   probeWrite(lin: number, len: number): void;
+  /**
+   * Offset in `ram` of `lin` when [lin, lin + len) is plain RAM open to this access within one
+   * page (faulting as the access would), else -1: FXSAVE and FXRSTOR then copy their area at once.
+   */
+  ramSpan(lin: number, len: number, write: boolean): number;
+  readonly ram: Uint8Array;
   /** raise #MF (called when CR0.NE=1 and an unmasked exception is pending at a waiting FPU instruction); throws */
   raiseMF(): never;
   /** CR0.NE=0: the legacy FERR# -> IRQ13 path */
@@ -1085,43 +1091,54 @@ export class X87 {
     }
   }
 
-  /** FXSAVE: 512-byte area (32-bit layout); MXCSR is saved as its reset value 0x1F80 (no SSE) */
+  /**
+   * FXSAVE: 512-byte area (32-bit layout); MXCSR is saved as its reset value 0x1F80 (no SSE). The
+   * image is built in a scratch buffer and copied at once when the area's first 288 bytes (all it
+   * writes) are in one page of RAM: Linux saves and restores the FPU at context switches, ~130 k
+   * times per run of the sort.
+   */
   fxsave(lin: number): void {
-    const h = this.host, f = this.f;
-    h.probeWrite(lin, 288);
-    h.write16(lin, this.cw); h.write16(lin + 2, this.getStatusWord());
-    h.write16(lin + 4, this.valid); h.write16(lin + 6, this.fop);
-    h.write32(lin + 8, this.fip); h.write32(lin + 12, this.fcs);
-    h.write32(lin + 16, this.fdp); h.write32(lin + 20, this.fds);
-    h.write32(lin + 24, 0x1f80); h.write32(lin + 28, 0xffbf);
+    const h = this.host, f = this.f, v = FX_VIEW;
+    const at = h.ramSpan(lin, FX_LEN, true);
+    if (at < 0) h.probeWrite(lin, FX_LEN);
+    FX_BYTES.fill(0);
+    v.setUint16(0, this.cw, true); v.setUint16(2, this.getStatusWord(), true);
+    v.setUint16(4, this.valid, true); v.setUint16(6, this.fop, true);
+    v.setInt32(8, this.fip, true); v.setInt32(12, this.fcs, true);
+    v.setInt32(16, this.fdp, true); v.setInt32(20, this.fds, true);
+    v.setInt32(24, 0x1f80, true); v.setInt32(28, 0xffbf, true);
     for (let i = 0; i < 8; i++) {
-      const p = this.phys(i), a = lin + 32 + i * 16;
-      h.write32(a, f.lo[p]); h.write32(a + 4, f.hi[p]); h.write16(a + 8, f.se[p]);
-      h.write16(a + 10, 0); h.write32(a + 12, 0);
+      const p = this.phys(i), a = 32 + i * 16;
+      v.setInt32(a, f.lo[p]!, true); v.setInt32(a + 4, f.hi[p]!, true); v.setUint16(a + 8, f.se[p]!, true);
     }
-    for (let a = 160; a < 288; a += 4) h.write32(lin + a, 0);
+    if (at >= 0) h.ram.set(FX_BYTES, at);
+    else for (let a = 0; a < FX_LEN; a += 4) h.write32(lin + a, v.getInt32(a, true));
   }
 
   /** FXRSTOR: returns false (changing nothing) when MXCSR has reserved bits set: the CPU raises #GP(0) */
   fxrstor(lin: number): boolean {
-    const h = this.host, f = this.f;
-    const cw = h.read16(lin), sw = h.read16(lin + 2), tw = h.read8(lin + 4), fop = h.read16(lin + 6);
-    const fip = h.read32(lin + 8), fcs = h.read16(lin + 12), fdp = h.read32(lin + 16), fds = h.read16(lin + 20);
-    const mxcsr = h.read32(lin + 24);
-    if (mxcsr & ~0xffbf) return false;
-    const regs = new Uint32Array(24);
-    for (let i = 0; i < 8; i++) {
-      const a = lin + 32 + i * 16;
-      regs[i * 3] = h.read32(a); regs[i * 3 + 1] = h.read32(a + 4); regs[i * 3 + 2] = h.read16(a + 8);
-    }
+    const h = this.host, f = this.f, v = FX_VIEW;
+    const at = h.ramSpan(lin, FX_LEN, false);
+    if (at >= 0) FX_BYTES.set(h.ram.subarray(at, at + FX_LEN));
+    else for (let a = 0; a < FX_LEN; a += 4) v.setInt32(a, h.read32(lin + a), true);
+    if (v.getUint32(24, true) & ~0xffbf) return false;
+    const sw = v.getUint16(2, true);
     this.sw = sw & ~0x3800; this.top = (sw >>> 11) & 7;
-    this.valid = tw;
-    this.fop = fop & 0x7ff; this.fip = fip; this.fcs = fcs; this.fdp = fdp; this.fds = fds;
-    this.setCW(cw);
-    for (let i = 0; i < 8; i++) f.set(this.phys(i), regs[i * 3 + 2], regs[i * 3 + 1], regs[i * 3]);
+    this.valid = v.getUint8(4);
+    this.fop = v.getUint16(6, true) & 0x7ff; this.fip = v.getInt32(8, true); this.fcs = v.getUint16(12, true);
+    this.fdp = v.getInt32(16, true); this.fds = v.getUint16(20, true);
+    this.setCW(v.getUint16(0, true));
+    for (let i = 0; i < 8; i++) {
+      const a = 32 + i * 16;
+      f.set(this.phys(i), v.getUint16(a + 8, true), v.getInt32(a + 4, true), v.getInt32(a, true));
+    }
     return true;
   }
 }
+
+/** The bytes of the FXSAVE area that ts86 writes and reads (legacy x87 state and MXCSR; no XMM). */
+const FX_LEN = 288;
+const FX_BYTES = new Uint8Array(FX_LEN), FX_VIEW = new DataView(FX_BYTES.buffer);
 
 /** [sign/exponent, hi, lo, adjustment] of FLD1, FLDL2T, FLDL2E, FLDPI, FLDLG2, FLDLN2, FLDZ */
 const CONSTANTS: [number, number, number, number][] = [

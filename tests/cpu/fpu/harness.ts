@@ -26,6 +26,13 @@ export class ModelHost implements X87Host {
   write16(lin: number, v: number): void { const o = this.off(lin, 2); this.mem[o] = v; this.mem[o + 1] = v >>> 8; }
   write32(lin: number, v: number): void { const o = this.off(lin, 4); this.mem[o] = v; this.mem[o + 1] = v >>> 8; this.mem[o + 2] = v >>> 16; this.mem[o + 3] = v >>> 24; }
   probeWrite(lin: number, len: number): void { this.off(lin, len); }
+  /** FXSAVE/FXRSTOR copy their area at once (`direct`) or go byte by byte through the calls above. */
+  direct = true;
+  get ram(): Uint8Array { return this.mem; }
+  ramSpan(lin: number, len: number, _write: boolean): number {
+    const o = (lin - this.base) >>> 0;
+    return this.direct && o + len <= MEM_SIZE ? o : -1;
+  }
   raiseMF(): never { throw new MF('#MF'); }
   signalFerr(): void { this.ferr++; }
   cr0NE(): boolean { return this.ne; }

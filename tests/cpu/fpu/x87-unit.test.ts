@@ -77,8 +77,9 @@ test('a faulting store or load leaves the FPU unchanged (restartable)', () => {
   host.read32 = read32;
 });
 
-test('FXRSTOR refuses reserved MXCSR bits; FXSAVE/FXRSTOR round trip', () => {
+for (const direct of [true, false]) test(`FXRSTOR refuses reserved MXCSR bits; FXSAVE/FXRSTOR round trip (${direct ? 'copied at once' : 'access by access'})`, () => {
   const { fpu, host } = setup();
+  host.direct = direct;
   fpu.execute(0xd9, 0xeb, 0, true, false, 0x1000, 8, 0, 0); // FLDPI
   fpu.execute(0xd9, 0xea, 0, true, false, 0x1002, 8, 0, 0); // FLDL2E
   fpu.fxsave(0x200);
