@@ -27,7 +27,7 @@ import { AC, ARITH, CF, DF, ID, IF, IOPL, Lazy, NT, OF, PF, AF, RF, SF, TF, VM, 
 import { cli } from './ops-system.js';
 import {
   Code, type Ex, add, and, eq, eqz, geS, geU, get, gtS, gtU, k32, leS, leU, load16u, load32, load8u, ltS, ltU,
-  moduleBytes, mul, mulOverflows, mulWide, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
+  clz, ctz, divWideU, moduleBytes, mul, mulOverflows, mulWide, ne, or, popcnt, rotl, rotr, select, shl, shrS, shrU, sub, xor,
 } from './wasm-module.js';
 import {
   Known, MAT, STAYS, UNKNOWN, condReads, deadFlags, seenSuccessors, staticSuccessors, type FlagState, type Member, type Region,
@@ -494,10 +494,10 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
   };
   if (f === O.test32RR) return test(reg(ins.rm), reg(ins.reg), 31);
   if (f === O.test8RR) return test(reg8(ins.rm), reg8(ins.reg), 7);
-  if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1)) {
+  if ((f === O.testAccImm || f === O.testRmImm || f === O.testRM) && (ins.size === 4 || ins.size === 1 || (ins.size === 2 && !ins.mem))) {
     const top = O.TOP[ins.size]!;
-    const g = (x: number) => (ins.size === 4 ? reg(x) : reg8(x));
-    const other = f === O.testRM ? g(ins.reg) : k32(ins.size === 4 ? ins.imm : ins.imm & 255);
+    const g = (x: number) => getReg(ins.size, x);
+    const other = f === O.testRM ? g(ins.reg) : k32(ins.size === 4 ? ins.imm : ins.imm & (ins.size === 2 ? 0xffff : 255));
     if (f === O.testAccImm) return test(g(0), other, top);
     if (!ins.mem) return test(g(ins.rm), other, top);
     if (ea === null) return null;
@@ -551,13 +551,17 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     em.setLazy(Lazy.Sub, k32(0), get(a), get(r), 31);
     return { k: Known.SubC, top: 31 };
   }
-  // BT/BTS/BTR/BTC with an immediate bit offset, or a register one on a register (a register offset
-  // on memory addresses outside the operand: handler). Only CF changes.
-  if ((f === O.btImm || (f === O.btReg && !ins.mem)) && ins.size === 4) {
+  // BT/BTS/BTR/BTC with an immediate bit offset, or a register one (on memory it addresses outside
+  // the operand: the dword at ea + (offset >> 5) * 4, signed; 16-bit addressing: handler). Only CF
+  // changes.
+  if ((f === O.btImm || (f === O.btReg && (!ins.mem || ins.a32))) && ins.size === 4) {
     if (ins.mem && ea === null) return null;
     const off = em.tmp(), n = em.tmp(), cf = em.tmp();
     let v: number;
-    if (ins.mem) { c.set(off, ea!); v = em.read(ins.seg, get(off), 4); } else { v = em.tmp(); c.set(v, reg(ins.rm)); }
+    if (ins.mem) {
+      c.set(off, f === O.btReg ? add(ea!, shl(shrS(reg(ins.reg), k32(5)), k32(2))) : ea!);
+      v = em.read(ins.seg, get(off), 4);
+    } else { v = em.tmp(); c.set(v, reg(ins.rm)); }
     c.set(n, f === O.btImm ? k32(ins.imm & 31) : and(reg(ins.reg), k32(31)));
     c.set(cf, and(shrU(get(v), get(n)), k32(1)));
     if (ins.op !== 0) {
@@ -597,6 +601,48 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     em.setLogic(get(lo), 31);
     c.if(ins.op === 5 ? ne(get(hi), shrS(get(lo), k32(31))) : get(hi)); c.set(FL, or(get(FL), k32(CF | OF))); c.end();
     return UNKNOWN;
+  }
+
+  // DIV r/m32: a zero divisor or a quotient past 32 bits (EDX >= divisor) leaves to the interpreter,
+  // which raises #DE. The flags stay as they are.
+  if (f === O.group3 && ins.size === 4 && ins.op === 6) {
+    if (ins.mem && ea === null) return null;
+    const d = em.tmp(), q = em.tmp();
+    c.set(d, ins.mem ? get(em.read(ins.seg, ea!, 4)) : reg(ins.rm));
+    c.if(or(eqz(get(d)), geU(reg(2), get(d)))); em.sideExit(); c.end();
+    const w = divWideU(reg(2), reg(0), get(d));
+    c.set(q, w.q); c.set(R0 + 2, w.r); c.set(R0, get(q));
+    return fs;
+  }
+  // BSF/BSR r32, r/m32: a zero source sets ZF and leaves the destination; else the bit index, ZF
+  // clear (the interpreter's flag values exactly, undefined ones included).
+  if ((f === O.bsf || f === O.bsr) && ins.size === 4) {
+    if (ins.mem && ea === null) return null;
+    const v = em.tmp();
+    c.set(v, ins.mem ? get(em.read(ins.seg, ea!, 4)) : reg(ins.rm));
+    c.if(eqz(get(v)));
+    em.setLogic(k32(0), 31);
+    c.else();
+    c.set(R0 + ins.reg, f === O.bsf ? ctz(get(v)) : sub(k32(31), clz(get(v))));
+    em.setLogic(or(reg(ins.reg), k32(0x100)), 31);
+    c.set(FL, and(get(FL), k32(~ZF))); c.set(LM, and(get(LM), k32(~ZF)));
+    c.end();
+    return UNKNOWN;
+  }
+  // CMOVcc r32, m32: the operand is read (and may fault) whatever the condition.
+  if (f === O.cmovcc && ins.size === 4 && ins.mem) {
+    if (ea === null) return null;
+    const v = em.read(ins.seg, ea, 4);
+    const s = em.flagsFor(fs, condReads(ins.op));
+    c.if(cond(ins.op, s)); c.set(R0 + ins.reg, get(v)); c.end();
+    return s;
+  }
+  // SAHF: SF, ZF, AF, PF and CF from AH.
+  if (f === O.sahf) {
+    if (fs.k !== Known.Mat) em.materialize();
+    const m = SF | ZF | AF | PF | CF;
+    c.set(FL, or(and(get(FL), k32(~m)), and(shrU(reg(0), k32(8)), k32(m))));
+    return MAT;
   }
 
   // Shifts and rotates of a 32-bit register by an immediate or by CL (a zero count changes nothing).

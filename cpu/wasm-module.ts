@@ -46,6 +46,14 @@ export const mulWide = (a: Ex, b: Ex, signed: boolean): { lo: Ex; hi: Ex } => {
   const p = [a, ext, b, ext, 0x7e];
   return { lo: [p, 0xa7], hi: [p, 0x42, 32, signed ? 0x87 : 0x88, 0xa7] };
 };
+/** Quotient and remainder of the unsigned 64-bit hi:lo by the unsigned i32 `d` (both must fit i32). */
+export const divWideU = (hi: Ex, lo: Ex, d: Ex): { q: Ex; r: Ex } => {
+  const n = [[hi, 0xad, 0x42, 32, 0x86], [lo, 0xad], 0x84], dd = [d, 0xad];
+  return { q: [n, dd, 0x80, 0xa7], r: [n, dd, 0x82, 0xa7] };
+};
+/** Trailing and leading zero bits of an i32. */
+export const ctz = (a: Ex): Ex => [a, 0x68];
+export const clz = (a: Ex): Ex => [a, 0x67];
 /** Whether the signed 64-bit product of two i32 values differs from its low 32 bits sign-extended. */
 export const mulOverflows = (a: Ex, b: Ex): Ex => {
   const p = [a, 0xac, b, 0xac, 0x7e];
