@@ -702,7 +702,7 @@ const MAX_PAGES = 32;
  * goes on into those. Each hot path is then compiled once. Regions that took them again held the
  * same kernel code two to six times: in the warm workloads 3x the blocks, twice the compile time
  * and ~100 MiB more resident memory after three gzip runs (287-315 against 190-215 MiB), for no
- * speed (sort and gzip level within the noise, md5sum's timed runs ~15% faster without).
+ * speed: without them sort and gzip run level within the noise and md5sum's timed runs ~15% faster.
  */
 function collect(cpu: CPU, root: Block, eip: number, anyPage: boolean): Member[] {
   const csb = cpu.segBase[Seg.CS]!;
