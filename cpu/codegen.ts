@@ -67,6 +67,19 @@ export const REGION_WARMUP = 64, WARMUP_BUDGET = 200;
  */
 export const HOT_BLOCK = 50_000, WARM_BLOCK = 8_000;
 /**
+ * The WebAssembly back end's threshold while the guest runs code it has already decoded, and how
+ * that is told: an epoch of STEADY_EPOCH instructions that decoded fewer than STEADY_DECODED new
+ * ones sets STEADY_BLOCK for the next epoch, any other epoch WARM_BLOCK (cpu.ts `run`). A boot
+ * decodes ~45 k instructions per epoch and stays at WARM_BLOCK throughout (its code mostly runs a
+ * few hundred times in one burst: a threshold of 2,000 made it ~15% slower). A workload repeating
+ * itself decodes next to nothing, and its kernel paths that run once or twice per ping or a few
+ * hundred times per run compile runs earlier. Warm in-process runs (virtual clock), before ->
+ * after: `ping -A -c 2000` 1.07-1.15 -> 0.53-0.55 s for its second run, 0.62-0.69 -> 0.38-0.44 s
+ * later; md5sum 0.41-0.43 -> 0.26-0.27 s (2nd run), 0.25-0.29 -> 0.22-0.24 s later, its first run
+ * up to 0.16 s slower (more to compile); gzip 2.8-3.5 -> 2.6-2.8 s; sort level; the boot the same.
+ */
+export const STEADY_BLOCK = 2_000, STEADY_EPOCH = 1 << 22, STEADY_DECODED = STEADY_EPOCH / 2_000;
+/**
  * Region size limits: JS regions (one page; a larger function only deoptimizes more), WebAssembly
  * regions (up to MAX_PAGES pages: the larger, the fewer calls between regions). Warm, profile:host,
  * at a threshold of 20,000: md5sum 0.60 / 0.61 / 0.58 s, sort 4.47 / 4.21 / 4.44 s, gzip 7.21 /

@@ -12,7 +12,7 @@ import { X87 } from './fpu/x87.js';
 import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
 import { CodeCache } from './code-cache.js';
-import { compileRegion, HOT_BLOCK, WARM_BLOCK, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
+import { compileRegion, HOT_BLOCK, WARM_BLOCK, STEADY_BLOCK, STEADY_EPOCH, STEADY_DECODED, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
 import { STATE_SLOTS } from './codegen-wasm.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
@@ -221,8 +221,17 @@ export class CPU {
   cpuidTscDeadline = false;
   cpuidHypervisor = false;
 
-  /** Executions after which a block is compiled; 0 compiles every block when it is decoded. */
-  readonly compileThreshold: number;
+  /**
+   * Executions after which a block is compiled; 0 compiles every block when it is decoded. Given
+   * in the options it stays; by default (WebAssembly back end) it is WARM_BLOCK, or STEADY_BLOCK
+   * while the guest decodes next to no new code (see STEADY_BLOCK).
+   */
+  compileThreshold: number;
+  private readonly coldThreshold: number;
+  private readonly adaptive: boolean;
+  /** Instructions decoded since the epoch began, and the instruction count that ends it. */
+  private decoded = 0;
+  private epochEnd = STEADY_EPOCH;
 
   /** The code generator's back end for 32-bit code: 'wasm' where the engine allows it, else 'js'. */
   readonly backEnd: 'wasm' | 'js';
@@ -233,7 +242,8 @@ export class CPU {
   constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js'; compileAsync?: boolean }) {
     this.compileAsync = opts.compileAsync ?? false;
     this.backEnd = opts.backEnd ?? (opts.mem.memory !== null ? 'wasm' : 'js');
-    this.compileThreshold = opts.compileThreshold ?? (this.backEnd === 'wasm' ? WARM_BLOCK : HOT_BLOCK);
+    this.compileThreshold = this.coldThreshold = opts.compileThreshold ?? (this.backEnd === 'wasm' ? WARM_BLOCK : HOT_BLOCK);
+    this.adaptive = opts.compileThreshold === undefined && this.backEnd === 'wasm';
     this.mem = opts.mem;
     this.io = opts.io;
     this.clock = opts.clock;
@@ -921,6 +931,7 @@ export class CPU {
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
+    this.decoded += b.insns.length;
     this.blocks.add(Math.floor(b.key / 4096), b.key & 0xfff, b);
     for (const p of b.pages) {
       if (this.mem.pageKind[p] !== PageKind.Ram) continue;
@@ -959,6 +970,10 @@ export class CPU {
    */
   run(max: number): number {
     const start = this.instructions;
+    if (this.adaptive && start >= this.epochEnd) {
+      this.compileThreshold = this.decoded < STEADY_DECODED ? STEADY_BLOCK : this.coldThreshold;
+      this.decoded = 0; this.epochEnd = start + STEADY_EPOCH;
+    }
     this.runLimit = start + max;
     while (this.instructions < this.runLimit && !this.shutdown) {
       if ((this.intrCheck || this.halted) && !this.shadow) {
@@ -1078,7 +1093,11 @@ export class CPU {
         this.handleFault();
         return;
       }
-      if (!resumed && ++block.hits === this.compileThreshold) compileRegion(this, block, base);
+      if (!resumed) {
+        const h = ++block.hits;
+        // Blocks past the steady threshold when the epoch turned steady still compile at the other.
+        if (h === this.compileThreshold || h === this.coldThreshold) compileRegion(this, block, base);
+      }
       this.instructions += i - from;
       from = 0; resumed = false;
       if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
