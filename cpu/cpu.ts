@@ -231,7 +231,7 @@ export class CPU {
   private readonly adaptive: boolean;
   /** Instructions decoded since the epoch began, and the instruction count that ends it. */
   private decoded = 0;
-  private epochEnd = STEADY_EPOCH;
+  private epochEnd = 0;
 
   /** The code generator's back end for 32-bit code: 'wasm' where the engine allows it, else 'js'. */
   readonly backEnd: 'wasm' | 'js';
@@ -301,6 +301,8 @@ export class CPU {
     this.halted = false; this.shutdown = false; this.shadow = false; this.nmiPending = false; this.nmiBlocked = false;
     this.flushTlb(true);
     this.updatePrivilege();
+    // A reset starts a boot: the compile threshold starts over as for one.
+    this.compileThreshold = this.coldThreshold; this.decoded = 0; this.epochEnd = this.instructions + STEADY_EPOCH;
   }
 
   /** Flat 32-bit protected mode at ring 0 without a GDT in memory (for loaders and tests). */
