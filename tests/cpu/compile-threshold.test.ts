@@ -50,6 +50,29 @@ test('the default threshold drops in epochs after ones that decoded next to noth
   want.forEach((t, k) => assert.equal([...byEpoch.get(k)!], [t], `epoch ${k}`));
 });
 
+test('entering known code at other instructions (interrupt returns) is not new code', () => {
+  // 0x4000: NOPS x nop; mov ecx, 1000; L: dec ecx; jnz L; hlt. Run once from the top (all new),
+  // then entered again and again at offsets inside the blocks decoded then, each decoding blocks
+  // that start there.
+  const mem = new PhysicalMemory(16 << 20);
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual') });
+  cpu.loadFlat32();
+  mem.writeBytes(0x4000, Uint8Array.from([...new Array<number>(NOPS).fill(0x90), 0xb9, ...le32(1000), 0x49, 0x75, 0xfd, 0xf4]));
+  cpu.regs[Reg.ESP] = 0x8000;
+  let entries = 0;
+  const enter = (off: number) => { cpu.halted = false; cpu.eip = 0x4000 + off; entries++; };
+  enter(0);
+  const seen: number[] = [];
+  while (cpu.instructions < 4 * E) {
+    if (cpu.halted) enter(1 + ((entries * 37) % (NOPS - 64)));
+    const at = cpu.instructions;
+    cpu.run(SLICE);
+    if (at >= 3 * E) seen.push(cpu.compileThreshold);
+  }
+  assert.ok(entries > 1000, `entries: ${entries}`);
+  assert.ok(seen.length > 0 && seen.every((t) => t === STEADY_BLOCK), `thresholds in the last epoch: ${[...new Set(seen)].join(', ')}`);
+});
+
 test('a threshold given in the options stays', () => {
   const byEpoch = thresholds(machine(WARM_BLOCK));
   for (const [k, ts] of byEpoch) assert.equal([...ts], [WARM_BLOCK], `epoch ${k}`);
