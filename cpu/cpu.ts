@@ -268,7 +268,7 @@ export class CPU {
       read8: (l) => this.readLin8(l), read16: (l) => this.readLin16(l), read32: (l) => this.readLin32(l),
       write8: (l, v) => this.writeLin8(l, v), write16: (l, v) => this.writeLin16(l, v), write32: (l, v) => this.writeLin32(l, v),
       probeWrite: (l, n) => this.probeWrite(l, n),
-      ramSpan: (l, n, w) => ((l & 4095) + n <= 4096 ? this.ramPage(l, w) : -1),
+      ramSpan: (l, n, w) => this.ramSpan(l, n, w),
       ram: this.ram,
       raiseMF: () => this.raise(Vec.MF),
       signalFerr: () => this.onFerr(),
@@ -706,6 +706,18 @@ export class CPU {
       if ((e & (bit | TLB_SLOW)) !== bit) return -1;
     }
     return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+  }
+
+  /**
+   * Physical RAM address of [lin, lin + len) when it lies in one page that `ramPage` allows, else
+   * -1. For a write, decoded code there is dropped first, as every store drops it: the caller then
+   * writes `ram` directly (bulk string operations, FXSAVE).
+   */
+  ramSpan(lin: number, len: number, write: boolean): number {
+    if ((lin & 0xfff) + len > 0x1000) return -1;
+    const p = this.ramPage(lin, write);
+    if (write && p >= 0 && this.codePages[p >>> 12]) this.invalidateCode(p, len);
+    return p;
   }
 
   /** Faults now if any byte of [lin, lin+len) is not writable at the current privilege. */

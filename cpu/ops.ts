@@ -939,10 +939,9 @@ function repBulk(c: CPU, i: Insn, n: number, movs: boolean): number {
   if (movs && (si < c.segRLo[i.seg]! || si + bytes - 1 > c.segRHi[i.seg]!)) return 0;
   const sp = movs ? c.ramPage(sLin, false) : 0;
   if (sp < 0) return 0;
-  const dp = c.ramPage(dLin, true);
+  const dp = c.ramSpan(dLin, bytes, true);
   if (dp < 0) return 0;
   const ram = c.ram;
-  if (c.mem.codePages[dp >>> 12]) c.invalidateCode(dp, bytes);
   if (movs) {
     // A forward byte copy onto an overlapping higher destination replicates a pattern; memmove would not.
     if (dp > sp && dp < sp + bytes) return 0;

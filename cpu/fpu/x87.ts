@@ -19,7 +19,8 @@ export interface X87Host {
   probeWrite(lin: number, len: number): void;
   /**
    * Offset in `ram` of `lin` when [lin, lin + len) is plain RAM open to this access within one
-   * page (faulting as the access would), else -1: FXSAVE and FXRSTOR then copy their area at once.
+   * page (faulting as the access would; for a write, with any decoded code there dropped), else -1:
+   * FXSAVE and FXRSTOR then copy their area at once.
    */
   ramSpan(lin: number, len: number, write: boolean): number;
   readonly ram: Uint8Array;

@@ -116,4 +116,18 @@ for (const { name, threshold } of MODES) {
   });
 }
 
+test('FXSAVE over decoded code drops it, as any store does', () => {
+  const { mem, cpu } = machine(Infinity);
+  // 0x3010: mov eax, 0x11111111; hlt. Decoded by running it, then covered by FXSAVE's area at 0x3000.
+  mem.writeBytes(0x3010, Uint8Array.from([0xb8, 0x11, 0x11, 0x11, 0x11, 0xf4]));
+  assert.is(call(cpu, 0x3010), 0x11111111);
+  const block = cpu.blockAt((0x3010 >>> 12) * 4 + 3, 0x010)!;
+  assert.ok(block !== undefined && block.valid, 'the block is decoded');
+  mem.writeBytes(0x1000, Uint8Array.from([0x0f, 0xae, 0x05, 0x00, 0x30, 0x00, 0x00, 0xf4])); // fxsave [0x3000]; hlt
+  call(cpu, 0x1000);
+  assert.not.equal([...mem.ram.subarray(0x3010, 0x3016)], [0xb8, 0x11, 0x11, 0x11, 0x11, 0xf4], 'FXSAVE wrote over the code');
+  assert.not.ok(block.valid, 'the stale block was dropped');
+  assert.is(cpu.blockAt((0x3010 >>> 12) * 4 + 3, 0x010), undefined);
+});
+
 test.run();
