@@ -16,6 +16,7 @@ import { compileRegion, HOT_BLOCK, WARM_BLOCK, STEADY_BLOCK, STEADY_EPOCH, STEAD
 import { STATE_SLOTS } from './codegen-wasm.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
+import { Entropy } from './entropy.js';
 
 export const enum Reg { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI }
 export const enum Seg { ES, CS, SS, DS, FS, GS }
@@ -210,6 +211,8 @@ export class CPU {
   firstFault = -1;
   /** TSC = clock TSC + offset (WRMSR to the TSC moves the offset). */
   tscOffset = 0;
+  /** RDRAND's source: the host's with the realtime clock, a fixed-seed stream with the virtual one. */
+  readonly entropy: Entropy;
   /** The TSC as last read and `retired()` then; -Infinity after a TSC write. */
   private tscLast = -Infinity;
   private tscLastAt = 0;
@@ -247,6 +250,7 @@ export class CPU {
     this.mem = opts.mem;
     this.io = opts.io;
     this.clock = opts.clock;
+    this.entropy = new Entropy(opts.clock.mode === 'realtime');
     this.ram = opts.mem.ram;
     this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
     this.ramView = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
@@ -1243,7 +1247,7 @@ export class CPU {
 
   /**
    * CPUID: a GenuineIntel family-6 part that advertises exactly what the core implements:
-   * FPU, PSE, TSC, MSR, CX8, SEP, MTRR, PGE, CMOV, PAT, FXSR (+ APIC when one is attached).
+   * FPU, PSE, TSC, MSR, CX8, SEP, MTRR, PGE, CMOV, PAT, FXSR, RDRAND (+ APIC when one is attached).
    */
   cpuid(leaf: number, sub: number): [number, number, number, number] {
     const hooked = this.cpuidHook?.(leaf, sub);
@@ -1252,7 +1256,7 @@ export class CPU {
       case 0: return [1, 0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel"
       case 1: {
         const edx = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 8 | (this.cpuidApic ? 1 << 9 : 0) | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 15 | 1 << 16 | 1 << 24;
-        const ecx = (this.cpuidTscDeadline ? 1 << 24 : 0) | (this.cpuidHypervisor ? 1 << 31 : 0);
+        const ecx = (this.cpuidTscDeadline ? 1 << 24 : 0) | 1 << 30 | (this.cpuidHypervisor ? 1 << 31 : 0);
         return [0x0665, 0, ecx, edx];
       }
       case 0x80000000: return [0x80000000, 0, 0, 0];

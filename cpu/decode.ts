@@ -483,7 +483,11 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean 
     case 0xbf: ins.imm = 2; modrm(); ins.fn = O.movsx; return false;
     case 0xc0: ins.size = 1; modrm(); ins.fn = O.xadd; return false;
     case 0xc1: modrm(); ins.fn = O.xadd; return false;
-    case 0xc7: modrm(); if (ins.reg !== 1 || !ins.mem) cpu.ud(); ins.fn = O.cmpxchg8b; return false;
+    case 0xc7:
+      modrm();
+      if (ins.reg === 1 && ins.mem) { ins.fn = O.cmpxchg8b; return false; }
+      if (ins.reg === 6 && !ins.mem) { ins.fn = S.rdrand; return false; }
+      cpu.ud();
   }
   cpu.ud();
 }

@@ -2,7 +2,7 @@
 import type { CPU } from './cpu.js';
 import { Reg, Seg, CR0_TS, CR0_PE, CR0_MP, CR0_EM, CR4_TSD, CR4_PCE, CR4_DE } from './cpu.js';
 import type { Handler, Insn } from './decode.js';
-import { IF, IOPL, VM, RF, TF, ZF } from './flags.js';
+import { IF, IOPL, VM, RF, TF, ZF, CF, ARITH } from './flags.js';
 import { loadLdt, loadTr, probeDescriptor, descLimit } from './protect.js';
 
 const iopl = (c: CPU) => (c.flags & IOPL) >>> 12;
@@ -200,6 +200,13 @@ export const cpuid: Handler = (c) => {
   const leaf = c.regs[Reg.EAX]! >>> 0;
   const r = c.cpuid(leaf, c.regs[Reg.ECX]! >>> 0);
   c.regs[Reg.EAX] = r[0]; c.regs[Reg.EBX] = r[1]; c.regs[Reg.ECX] = r[2]; c.regs[Reg.EDX] = r[3];
+};
+
+/** RDRAND r16/r32 (0F C7 /6): a random value (cpu/entropy.ts) with CF=1, as it never runs dry; OF, SF, ZF, AF and PF cleared. */
+export const rdrand: Handler = (c, i) => {
+  c.setReg(i.size, i.rm, c.entropy.next());
+  c.materialize();
+  c.flags = (c.flags & ~ARITH) | CF;
 };
 
 export const sysenter: Handler = (c) => {

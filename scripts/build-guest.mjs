@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the default ts86 guest (design.md §4): an i386 tinyconfig kernel from Debian's
 // linux-source-6.1 plus scripts/guest/ts86.config and the patches in scripts/guest/patches/, and a
-// busybox initramfs with scripts/guest/init.
+// busybox initramfs whose /init is scripts/guest/init.c.
 // The guest boots as `vmlinux` through the PVH entry (no decompressor runs) with an uncompressed
 // cpio initramfs (nothing to inflate): measured with scripts/profile-boot.mjs, the LZ4 decompressor
 // took ~12 M guest instructions and gunzipping the initramfs ~55 M of the old 134 M to the ready
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = fileURLToPath(import.meta.url);
 const FRAGMENT = join(HERE, 'guest', 'ts86.config');
-const INIT = join(HERE, 'guest', 'init');
+const INIT = join(HERE, 'guest', 'init.c');
 const PATCH_DIR = join(HERE, 'guest', 'patches');
 /** Kernel patches, applied in name order with `patch -p1` to a source tree of their own. */
 const PATCHES = readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => join(PATCH_DIR, f));
@@ -164,7 +164,11 @@ export async function ensureGuest({ quiet = false } = {}) {
     for (const [from, to] of [['vmlinux', 'vmlinux'], ['arch/x86/boot/bzImage', 'bzImage'], ['System.map', 'System.map'], ['.config', 'config']]) {
       writeFileSync(join(tmp, to), readFileSync(join(obj, from)));
     }
-    await step('initramfs (busybox)', log, () => writeFileSync(join(tmp, 'initramfs.cpio'), buildInitramfs()));
+    await step('initramfs (busybox, /init)', log, async () => {
+      await cmd('gcc', [...INIT_CFLAGS, '-o', join(tmp, 'init'), INIT], logFile);
+      writeFileSync(join(tmp, 'initramfs.cpio'), buildInitramfs(readFileSync(join(tmp, 'init'))));
+      rmSync(join(tmp, 'init'));
+    });
     rmSync(out.dir, { recursive: true, force: true });
     renameSync(tmp, out.dir);
     const size = (f) => `${(statSync(f).size / 1024).toFixed(0)} KiB`;
@@ -174,6 +178,9 @@ export async function ensureGuest({ quiet = false } = {}) {
     unlock();
   }
 }
+
+/** /init is freestanding i386 code: the compiler that builds the kernel builds it, no libc needed. */
+const INIT_CFLAGS = ['-m32', '-static', '-nostdlib', '-ffreestanding', '-fno-pic', '-fno-stack-protector', '-fno-asynchronous-unwind-tables', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-Wl,--build-id=none,-z,noseparate-code'];
 
 const KBUILD_ENV = { ...process.env, KBUILD_BUILD_USER: 'ts86', KBUILD_BUILD_HOST: 'ts86', KBUILD_BUILD_TIMESTAMP: '2024-01-01', KBUILD_BUILD_VERSION: '1', LC_ALL: 'C' };
 
@@ -269,7 +276,7 @@ function busyboxBinary() {
   return { path: files[0], bin };
 }
 
-function buildInitramfs() {
+function buildInitramfs(init) {
   const { path, bin } = busyboxBinary();
   // Debian's static busybox has the standalone shell (FEATURE_SH_STANDALONE, PREFER_APPLETS): sh,
   // setsid, udhcpc and the like run applets by name with no link in PATH. So only /bin/sh (for
@@ -283,9 +290,7 @@ function buildInitramfs() {
   // The kernel opens /dev/console for init before anything can mount devtmpfs.
   cpio.add('dev/console', 0o020600, new Uint8Array(0), [5, 1]);
   cpio.add('bin/busybox', 0o100755, bin);
-  cpio.add('init', 0o100755, readFileSync(INIT));
-  // What /init mounts, in one `mount -a`.
-  cpio.add('etc/fstab', 0o100644, Buffer.from('proc /proc proc defaults 0 0\nsysfs /sys sysfs defaults 0 0\ndevtmpfs /dev devtmpfs defaults 0 0\n'));
+  cpio.add('init', 0o100755, init);
   cpio.add('bin/sh', 0o120777, Buffer.from('busybox'));
   return cpio.finish();
 }
