@@ -13,7 +13,7 @@ import type { Block } from './decode.js';
 import { decodeBlock } from './decode.js';
 import { CodeCache } from './code-cache.js';
 import { compileRegion, HOT_BLOCK, WARM_BLOCK, STEADY_BLOCK, STEADY_EPOCH, STEADY_DECODED, REGION_WARMUP, WARMUP_BUDGET } from './codegen.js';
-import { STATE_SLOTS } from './codegen-wasm.js';
+import { STATE_SLOTS, SYNC_BYTES } from './codegen-wasm.js';
 import { deliverInterrupt, loadSegUnchecked, Vec } from './protect.js';
 import { MsrState, MSR_TSC } from './msr.js';
 import { Entropy } from './entropy.js';
@@ -241,9 +241,12 @@ export class CPU {
 
   /** WebAssembly regions compile in the background and attach when ready (the run loop must yield to the event loop). */
   readonly compileAsync: boolean;
+  /** With compileAsync, modules up to this many bytes still compile at once (SYNC_BYTES by default). */
+  readonly syncCompileBytes: number;
 
-  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js'; compileAsync?: boolean }) {
+  constructor(opts: { mem: PhysicalMemory; io: IoBus; clock: Clock; compileThreshold?: number; backEnd?: 'wasm' | 'js'; compileAsync?: boolean; syncCompileBytes?: number }) {
     this.compileAsync = opts.compileAsync ?? false;
+    this.syncCompileBytes = opts.syncCompileBytes ?? SYNC_BYTES;
     this.backEnd = opts.backEnd ?? (opts.mem.memory !== null ? 'wasm' : 'js');
     this.compileThreshold = this.coldThreshold = opts.compileThreshold ?? (this.backEnd === 'wasm' ? WARM_BLOCK : HOT_BLOCK);
     this.adaptive = opts.compileThreshold === undefined && this.backEnd === 'wasm';

@@ -2,7 +2,8 @@
 // they reach the compile threshold in the same iteration; while the first one's region is being
 // compiled off the thread, the others must not each start a region of the same blocks (a kernel
 // boot once compiled every hot block 14 times over). The truth: the loop's x86 result, and one
-// region for the loop's blocks, with the compile finishing in the background meanwhile.
+// region for the loop's blocks, with the compile finishing in the background meanwhile (forced
+// there: regions this small otherwise compile at once, as the last case checks).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Clock } from '../../bus/clock.js';
@@ -27,7 +28,7 @@ const CODE = [
 
 test('the blocks of a loop compiled in the background make one region, and the loop stays exact', async () => {
   const mem = new PhysicalMemory(16 << 20);
-  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true });
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true, syncCompileBytes: 0 });
   cpu.loadFlat32();
   mem.writeBytes(LOOP, Uint8Array.from(CODE));
   cpu.regs[Reg.ESP] = 0x8000;
@@ -54,6 +55,21 @@ test('the blocks of a loop compiled in the background make one region, and the l
   assert.ok(others.size > 0, 'no region rooted at a block the loop region cannot be entered at');
   assert.ok(codegenStats.regions - regions0 === 1 + others.size, 'regions compiled, other than for these blocks');
   for (const r of others) assert.ok(r.blocks.every((b) => !region.entries!.has(b)), 'a later region holds an entry of the loop region');
+});
+
+test('a small region asked for in the background compiles at once (SYNC_BYTES)', () => {
+  const mem = new PhysicalMemory(16 << 20);
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true });
+  cpu.loadFlat32();
+  mem.writeBytes(LOOP, Uint8Array.from(CODE));
+  cpu.regs[Reg.ESP] = 0x8000;
+  cpu.eip = LOOP;
+  // No turn of the event loop: a region compiled in the background could not have attached.
+  cpu.run(THRESHOLD * 20);
+  const head = cpu.blockAt((LOOP + 7) >>> 12 << 2 | 3, (LOOP + 7) & 4095)!;
+  assert.ok(head.region !== null, 'the loop head runs in a region');
+  while (!cpu.halted) cpu.run(1_000_000);
+  assert.is(cpu.regs[Reg.EAX], (ROUNDS / 2) * 4 + (ROUNDS / 2) * 1);
 });
 
 test.run();
