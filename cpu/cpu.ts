@@ -971,7 +971,9 @@ export class CPU {
 
   /** Registers a freshly decoded block under every physical page it covers. */
   addBlock(b: Block): void {
-    if (this.adaptive && !this.reentered(b)) this.decoded += b.insns.length;
+    // Counted only while the epoch can still turn out steady: the scan in `reentered` grows with the
+    // blocks of the page (3% of a boot's time when it ran on every decode).
+    if (this.adaptive && this.decoded < STEADY_DECODED && !this.reentered(b)) this.decoded += b.insns.length;
     this.blocks.add(Math.floor(b.key / 4096), b.key & 0xfff, b);
     for (const p of b.pages) {
       if (this.mem.pageKind[p] !== PageKind.Ram) continue;
