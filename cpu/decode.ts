@@ -121,6 +121,9 @@ class Decoder {
   /** Of the instruction being decoded: its first byte's offset, ModRM byte and opcode (for Insn.bits). */
   insStart = 0;
   modrm = 0;
+  /** The prefixes' address size and segment override (-1: none), for decodeModrm. */
+  a32 = false;
+  seg = -1;
   opcode = 0;
 
   byte(): number {
@@ -239,19 +242,19 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   ins.size = osz;
   D.opcode = b;
 
-  const modrm = () => decodeModrm(ins, a32, seg);
+  D.a32 = a32; D.seg = seg;
 
-  if (b === 0x0f) return decode0F(cpu, ins, osz, modrm);
+  if (b === 0x0f) return decode0F(cpu, ins, osz);
 
   // ALU block 00-3F (x0-x5 of each row of 8).
   if (b < 0x40 && (b & 7) < 6) {
     const op = b >> 3;
     ins.op = op;
     switch (b & 7) {
-      case 0: ins.size = 1; modrm(); ins.fn = ins.mem ? O.aluMR : O.aluRR; return false;
-      case 1: modrm(); ins.fn = ins.mem ? (osz === 4 ? O.ALU_MR32[op]! : O.aluMR) : (osz === 4 ? O.ALU_RR32[op]! : O.aluRR); return false;
-      case 2: ins.size = 1; modrm(); ins.fn = ins.mem ? O.aluRM : O.aluRRrev; return false;
-      case 3: modrm(); ins.fn = ins.mem ? (osz === 4 ? O.ALU_RM32[op]! : O.aluRM) : (osz === 4 ? O.ALU_RRREV32[op]! : O.aluRRrev); return false;
+      case 0: ins.size = 1; decodeModrm(ins); ins.fn = ins.mem ? O.aluMR : O.aluRR; return false;
+      case 1: decodeModrm(ins); ins.fn = ins.mem ? (osz === 4 ? O.ALU_MR32[op]! : O.aluMR) : (osz === 4 ? O.ALU_RR32[op]! : O.aluRR); return false;
+      case 2: ins.size = 1; decodeModrm(ins); ins.fn = ins.mem ? O.aluRM : O.aluRRrev; return false;
+      case 3: decodeModrm(ins); ins.fn = ins.mem ? (osz === 4 ? O.ALU_RM32[op]! : O.aluRM) : (osz === 4 ? O.ALU_RRREV32[op]! : O.aluRRrev); return false;
       case 4: ins.size = 1; ins.imm = D.byte(); ins.reg = 0; ins.fn = O.aluAccImm; return false;
       case 5: ins.imm = D.imm(osz); ins.reg = 0; ins.fn = osz === 4 ? O.ALU_ACCIMM32[op]! : O.aluAccImm; return false;
     }
@@ -280,38 +283,38 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   if (b >= 0x91 && b <= 0x97) { ins.reg = b & 7; ins.fn = O.xchgAcc; return false; }
   if (b >= 0xb0 && b <= 0xb7) { ins.size = 1; ins.reg = b & 7; ins.imm = D.byte(); ins.fn = O.movRImm; return false; }
   if (b >= 0xb8 && b <= 0xbf) { ins.reg = b & 7; ins.imm = D.imm(osz); ins.fn = osz === 4 ? O.mov32RImm : O.movRImm; return false; }
-  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; modrm(); if (!x87Valid(b, D.modrm)) cpu.ud(); ins.fn = O.fpuEsc; return false; }
+  if (b >= 0xd8 && b <= 0xdf) { ins.op = b; decodeModrm(ins); if (!x87Valid(b, D.modrm)) cpu.ud(); ins.fn = O.fpuEsc; return false; }
 
   switch (b) {
     case 0x60: ins.fn = O.pusha; return false;
     case 0x61: ins.fn = O.popa; return false;
-    case 0x62: modrm(); if (!ins.mem) cpu.ud(); ins.fn = O.bound; return false;
-    case 0x63: ins.size = 2; modrm(); ins.fn = S.arpl; return false;
+    case 0x62: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.fn = O.bound; return false;
+    case 0x63: ins.size = 2; decodeModrm(ins); ins.fn = S.arpl; return false;
     case 0x68: ins.imm = D.imm(osz); ins.fn = O.pushImm; return false;
-    case 0x69: modrm(); ins.imm = D.imm(osz); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
+    case 0x69: decodeModrm(ins); ins.imm = D.imm(osz); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
     case 0x6a: ins.imm = D.sbyte(); ins.fn = O.pushImm; return false;
-    case 0x6b: modrm(); ins.imm = D.sbyte(); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
+    case 0x6b: decodeModrm(ins); ins.imm = D.sbyte(); ins.fn = osz === 4 && !ins.mem ? O.imul3_32R : O.imul3; return false;
     case 0x6c: ins.size = 1; ins.fn = O.ins_; return true;
     case 0x6d: ins.fn = O.ins_; return true;
     case 0x6e: ins.size = 1; ins.fn = O.outs; return true;
     case 0x6f: ins.fn = O.outs; return true;
-    case 0x80: case 0x82: ins.size = 1; modrm(); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = ins.mem ? O.aluMImm : O.aluRImm; return false;
-    case 0x81: modrm(); ins.imm = D.imm(osz); ins.op = ins.reg;
+    case 0x80: case 0x82: ins.size = 1; decodeModrm(ins); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = ins.mem ? O.aluMImm : O.aluRImm; return false;
+    case 0x81: decodeModrm(ins); ins.imm = D.imm(osz); ins.op = ins.reg;
       ins.fn = osz === 4 ? (ins.mem ? O.ALU_MIMM32[ins.op]! : O.ALU_RIMM32[ins.op]!) : (ins.mem ? O.aluMImm : O.aluRImm); return false;
-    case 0x83: modrm(); ins.imm = D.sbyte(); ins.op = ins.reg;
+    case 0x83: decodeModrm(ins); ins.imm = D.sbyte(); ins.op = ins.reg;
       ins.fn = osz === 4 ? (ins.mem ? O.ALU_MIMM32[ins.op]! : O.ALU_RIMM32[ins.op]!) : (ins.mem ? O.aluMImm : O.aluRImm); return false;
-    case 0x84: ins.size = 1; modrm(); ins.fn = ins.mem ? O.testRM : O.test8RR; return false;
-    case 0x85: modrm(); ins.fn = osz === 4 && !ins.mem ? O.test32RR : O.testRM; return false;
-    case 0x86: ins.size = 1; modrm(); ins.fn = O.xchgRM; return false;
-    case 0x87: modrm(); ins.fn = O.xchgRM; return false;
-    case 0x88: ins.size = 1; modrm(); ins.fn = ins.mem ? O.movMR : O.movRR; return false;
-    case 0x89: modrm(); ins.fn = ins.mem ? (osz === 4 ? O.mov32MR : O.movMR) : (osz === 4 ? O.mov32RR : O.movRR); return false;
-    case 0x8a: ins.size = 1; modrm(); ins.fn = ins.mem ? O.movRM : O.movRRrev; return false;
-    case 0x8b: modrm(); ins.fn = ins.mem ? (osz === 4 ? O.mov32RM : O.movRM) : (osz === 4 ? O.mov32RRrev : O.movRRrev); return false;
-    case 0x8c: modrm(); if (ins.reg > 5) cpu.ud(); ins.fn = O.movRmSeg; return false;
-    case 0x8d: modrm(); if (!ins.mem) cpu.ud(); ins.fn = osz === 4 ? O.lea32 : O.lea; return false;
-    case 0x8e: ins.size = 2; modrm(); if (ins.reg > 5 || ins.reg === Seg.CS) cpu.ud(); ins.fn = O.movSegRm; return true;
-    case 0x8f: modrm(); ins.fn = O.popRm; return false;
+    case 0x84: ins.size = 1; decodeModrm(ins); ins.fn = ins.mem ? O.testRM : O.test8RR; return false;
+    case 0x85: decodeModrm(ins); ins.fn = osz === 4 && !ins.mem ? O.test32RR : O.testRM; return false;
+    case 0x86: ins.size = 1; decodeModrm(ins); ins.fn = O.xchgRM; return false;
+    case 0x87: decodeModrm(ins); ins.fn = O.xchgRM; return false;
+    case 0x88: ins.size = 1; decodeModrm(ins); ins.fn = ins.mem ? O.movMR : O.movRR; return false;
+    case 0x89: decodeModrm(ins); ins.fn = ins.mem ? (osz === 4 ? O.mov32MR : O.movMR) : (osz === 4 ? O.mov32RR : O.movRR); return false;
+    case 0x8a: ins.size = 1; decodeModrm(ins); ins.fn = ins.mem ? O.movRM : O.movRRrev; return false;
+    case 0x8b: decodeModrm(ins); ins.fn = ins.mem ? (osz === 4 ? O.mov32RM : O.movRM) : (osz === 4 ? O.mov32RRrev : O.movRRrev); return false;
+    case 0x8c: decodeModrm(ins); if (ins.reg > 5) cpu.ud(); ins.fn = O.movRmSeg; return false;
+    case 0x8d: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.fn = osz === 4 ? O.lea32 : O.lea; return false;
+    case 0x8e: ins.size = 2; decodeModrm(ins); if (ins.reg > 5 || ins.reg === Seg.CS) cpu.ud(); ins.fn = O.movSegRm; return true;
+    case 0x8f: decodeModrm(ins); ins.fn = O.popRm; return false;
     case 0x90: ins.fn = O.nop; return false;
     case 0x98: ins.fn = O.cbw; return false;
     case 0x99: ins.fn = O.cwd; return false;
@@ -337,16 +340,16 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xad: ins.fn = O.stringFast(ins, O.lods); return rep !== 0;
     case 0xae: ins.size = 1; ins.fn = O.scas; return rep !== 0;
     case 0xaf: ins.fn = O.scas; return rep !== 0;
-    case 0xc0: ins.size = 1; modrm(); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = O.shiftImm; return false;
-    case 0xc1: modrm(); ins.imm = D.byte(); ins.op = ins.reg;
+    case 0xc0: ins.size = 1; decodeModrm(ins); ins.imm = D.byte(); ins.op = ins.reg; ins.fn = O.shiftImm; return false;
+    case 0xc1: decodeModrm(ins); ins.imm = D.byte(); ins.op = ins.reg;
       if (osz === 4 && !ins.mem && (ins.imm & 31) !== 0) { ins.imm &= 31; ins.fn = O.SHIFT32_RI[ins.op]!; } else ins.fn = O.shiftImm;
       return false;
     case 0xc2: ins.imm = D.word(); ins.fn = O.retImm; return true;
     case 0xc3: ins.fn = osz === 4 ? O.ret32 : O.ret16; return true;
-    case 0xc4: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.ES; ins.fn = O.loadFarPtr; return true;
-    case 0xc5: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.DS; ins.fn = O.loadFarPtr; return true;
-    case 0xc6: ins.size = 1; modrm(); ins.imm = D.byte(); ins.fn = ins.mem ? O.movMImm : O.movRImmRm; return false;
-    case 0xc7: modrm(); ins.imm = D.imm(osz); ins.fn = ins.mem ? (osz === 4 ? O.mov32MImm : O.movMImm) : O.movRImmRm; return false;
+    case 0xc4: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.op = Seg.ES; ins.fn = O.loadFarPtr; return true;
+    case 0xc5: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.op = Seg.DS; ins.fn = O.loadFarPtr; return true;
+    case 0xc6: ins.size = 1; decodeModrm(ins); ins.imm = D.byte(); ins.fn = ins.mem ? O.movMImm : O.movRImmRm; return false;
+    case 0xc7: decodeModrm(ins); ins.imm = D.imm(osz); ins.fn = ins.mem ? (osz === 4 ? O.mov32MImm : O.movMImm) : O.movRImmRm; return false;
     case 0xc8: ins.imm = D.word(); ins.disp = D.byte(); ins.fn = O.enter; return false;
     case 0xc9: ins.fn = O.leave; return false;
     case 0xca: ins.imm = D.word(); ins.fn = O.retFar; return true;
@@ -355,10 +358,10 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xcd: ins.imm = D.byte(); ins.fn = O.intN; return true;
     case 0xce: ins.fn = O.into; return true;
     case 0xcf: ins.fn = O.iret_; return true;
-    case 0xd0: ins.size = 1; modrm(); ins.imm = 1; ins.op = ins.reg; ins.fn = O.shiftImm; return false;
-    case 0xd1: modrm(); ins.imm = 1; ins.op = ins.reg; ins.fn = osz === 4 && !ins.mem ? O.SHIFT32_RI[ins.op]! : O.shiftImm; return false;
-    case 0xd2: ins.size = 1; modrm(); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
-    case 0xd3: modrm(); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
+    case 0xd0: ins.size = 1; decodeModrm(ins); ins.imm = 1; ins.op = ins.reg; ins.fn = O.shiftImm; return false;
+    case 0xd1: decodeModrm(ins); ins.imm = 1; ins.op = ins.reg; ins.fn = osz === 4 && !ins.mem ? O.SHIFT32_RI[ins.op]! : O.shiftImm; return false;
+    case 0xd2: ins.size = 1; decodeModrm(ins); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
+    case 0xd3: decodeModrm(ins); ins.op = ins.reg; ins.fn = O.shiftCl; return false;
     case 0xd4: ins.imm = D.byte(); ins.fn = O.aam; return false;
     case 0xd5: ins.imm = D.byte(); ins.fn = O.aad; return false;
     case 0xd6: ins.fn = O.salc; return false;
@@ -382,7 +385,7 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xf5: ins.fn = O.cmc; return false;
     case 0xf6: case 0xf7: {
       if (b === 0xf6) ins.size = 1;
-      modrm(); ins.op = ins.reg;
+      decodeModrm(ins); ins.op = ins.reg;
       if (ins.reg < 2) { ins.imm = D.imm(ins.size); ins.fn = O.testRmImm; }
       else ins.fn = O.group3;
       return false;
@@ -393,9 +396,9 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     case 0xfb: ins.fn = S.sti; return true;
     case 0xfc: ins.fn = O.cld; return false;
     case 0xfd: ins.fn = O.std; return false;
-    case 0xfe: ins.size = 1; modrm(); if (ins.reg > 1) cpu.ud(); ins.op = ins.reg; ins.fn = O.incDecRm; return false;
+    case 0xfe: ins.size = 1; decodeModrm(ins); if (ins.reg > 1) cpu.ud(); ins.op = ins.reg; ins.fn = O.incDecRm; return false;
     case 0xff: {
-      modrm(); ins.op = ins.reg;
+      decodeModrm(ins); ins.op = ins.reg;
       switch (ins.reg) {
         case 0: case 1: ins.fn = O.incDecRm; return false;
         case 2: ins.fn = O.callRm; return true;
@@ -410,31 +413,31 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
   cpu.ud();
 }
 
-function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean {
+function decode0F(cpu: CPU, ins: Insn, osz: number): boolean {
   const b = D.byte();
   D.opcode = 0x0f00 | b;
   if (b >= 0x80 && b <= 0x8f) { ins.op = b & 15; ins.imm = osz === 4 ? D.dword() : D.sword(); ins.fn = osz === 4 ? O.JCC32[ins.op]! : O.jcc; return true; }
-  if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; modrm(); ins.fn = ins.mem ? O.setcc : O.SETCC_R[ins.op]!; return false; }
-  if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; modrm(); ins.fn = osz === 4 && !ins.mem ? O.CMOVCC32_RR[ins.op]! : O.cmovcc; return false; }
+  if (b >= 0x90 && b <= 0x9f) { ins.size = 1; ins.op = b & 15; decodeModrm(ins); ins.fn = ins.mem ? O.setcc : O.SETCC_R[ins.op]!; return false; }
+  if (b >= 0x40 && b <= 0x4f) { ins.op = b & 15; decodeModrm(ins); ins.fn = osz === 4 && !ins.mem ? O.CMOVCC32_RR[ins.op]! : O.cmovcc; return false; }
   if (b >= 0xc8 && b <= 0xcf) { ins.reg = b & 7; ins.fn = O.bswap; return false; }
   switch (b) {
-    case 0x00: ins.size = 2; modrm(); ins.op = ins.reg; if (ins.reg > 5) cpu.ud(); ins.fn = S.group6; return true;
+    case 0x00: ins.size = 2; decodeModrm(ins); ins.op = ins.reg; if (ins.reg > 5) cpu.ud(); ins.fn = S.group6; return true;
     case 0x01: {
       const save = D.pos;
       const m = D.byte();
       if (m === 0xc1 || m === 0xd9) { ins.fn = S.vmcall; return true; }
       D.pos = save;
-      modrm(); ins.op = ins.reg;
+      decodeModrm(ins); ins.op = ins.reg;
       if (ins.reg === 5 || (!ins.mem && ins.reg !== 4 && ins.reg !== 6)) cpu.ud();
       ins.fn = S.group7; return true;
     }
-    case 0x02: modrm(); ins.fn = S.lar; return false;
-    case 0x03: modrm(); ins.fn = S.lsl; return false;
+    case 0x02: decodeModrm(ins); ins.fn = S.lar; return false;
+    case 0x03: decodeModrm(ins); ins.fn = S.lsl; return false;
     case 0x06: ins.fn = S.clts; return true;
     case 0x08: case 0x09: ins.fn = S.wbinvd; return false;
     case 0x0b: ins.fn = O.ud; return true;
-    case 0x0d: modrm(); if (!ins.mem) cpu.ud(); ins.fn = O.nop; return false;
-    case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f: modrm(); ins.fn = O.nop; return false;
+    case 0x0d: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.fn = O.nop; return false;
+    case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f: decodeModrm(ins); ins.fn = O.nop; return false;
     case 0x20: case 0x21: case 0x22: case 0x23: {
       // MOV to/from control and debug registers: always register operands, mod ignored.
       const m = D.byte();
@@ -450,41 +453,41 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean 
     case 0xa0: ins.reg = Seg.FS; ins.fn = O.pushSeg; return false;
     case 0xa1: ins.reg = Seg.FS; ins.fn = O.popSeg; return true;
     case 0xa2: ins.fn = S.cpuid; return false;
-    case 0xa3: modrm(); ins.op = 0; ins.fn = O.btReg; return false;
-    case 0xa4: modrm(); ins.imm = D.byte(); ins.op = 0; ins.fn = O.shldImm; return false;
-    case 0xa5: modrm(); ins.op = 0; ins.fn = O.shldCl; return false;
+    case 0xa3: decodeModrm(ins); ins.op = 0; ins.fn = O.btReg; return false;
+    case 0xa4: decodeModrm(ins); ins.imm = D.byte(); ins.op = 0; ins.fn = O.shldImm; return false;
+    case 0xa5: decodeModrm(ins); ins.op = 0; ins.fn = O.shldCl; return false;
     case 0xa8: ins.reg = Seg.GS; ins.fn = O.pushSeg; return false;
     case 0xa9: ins.reg = Seg.GS; ins.fn = O.popSeg; return true;
-    case 0xab: modrm(); ins.op = 1; ins.fn = O.btReg; return false;
-    case 0xac: modrm(); ins.imm = D.byte(); ins.op = 1; ins.fn = O.shldImm; return false;
-    case 0xad: modrm(); ins.op = 1; ins.fn = O.shldCl; return false;
+    case 0xab: decodeModrm(ins); ins.op = 1; ins.fn = O.btReg; return false;
+    case 0xac: decodeModrm(ins); ins.imm = D.byte(); ins.op = 1; ins.fn = O.shldImm; return false;
+    case 0xad: decodeModrm(ins); ins.op = 1; ins.fn = O.shldCl; return false;
     case 0xae: {
-      modrm();
+      decodeModrm(ins);
       // LFENCE/MFENCE/SFENCE order nothing here (memory is strongly ordered); Linux issues MFENCE
       // before TSC-deadline writes on Intel parts even where CPUID shows no SSE2.
       if (!ins.mem && ins.reg >= 5) { ins.fn = O.nop; return false; }
       if (!ins.mem || ins.reg > 1) cpu.ud();
       ins.op = ins.reg; ins.fn = O.fxsaveRstor; return ins.reg === 1;
     }
-    case 0xaf: modrm(); ins.fn = osz === 4 && !ins.mem ? O.imul2_32R : O.imul2; return false;
-    case 0xb0: ins.size = 1; modrm(); ins.fn = O.cmpxchg; return false;
-    case 0xb1: modrm(); ins.fn = O.cmpxchg; return false;
-    case 0xb2: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.SS; ins.fn = O.loadFarPtr; return true;
-    case 0xb3: modrm(); ins.op = 2; ins.fn = O.btReg; return false;
-    case 0xb4: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.FS; ins.fn = O.loadFarPtr; return true;
-    case 0xb5: modrm(); if (!ins.mem) cpu.ud(); ins.op = Seg.GS; ins.fn = O.loadFarPtr; return true;
-    case 0xb6: ins.imm = 1; modrm(); ins.fn = osz === 4 ? (ins.mem ? O.movzx8_32M : O.movzx8_32R) : O.movzx; return false;
-    case 0xb7: ins.imm = 2; modrm(); ins.fn = osz === 4 && ins.mem ? O.movzx16_32M : O.movzx; return false;
-    case 0xba: modrm(); if (ins.reg < 4) cpu.ud(); ins.op = ins.reg - 4; ins.imm = D.byte(); ins.fn = O.btImm; return false;
-    case 0xbb: modrm(); ins.op = 3; ins.fn = O.btReg; return false;
-    case 0xbc: modrm(); ins.fn = O.bsf; return false;
-    case 0xbd: modrm(); ins.fn = O.bsr; return false;
-    case 0xbe: ins.imm = 1; modrm(); ins.fn = O.movsx; return false;
-    case 0xbf: ins.imm = 2; modrm(); ins.fn = O.movsx; return false;
-    case 0xc0: ins.size = 1; modrm(); ins.fn = O.xadd; return false;
-    case 0xc1: modrm(); ins.fn = O.xadd; return false;
+    case 0xaf: decodeModrm(ins); ins.fn = osz === 4 && !ins.mem ? O.imul2_32R : O.imul2; return false;
+    case 0xb0: ins.size = 1; decodeModrm(ins); ins.fn = O.cmpxchg; return false;
+    case 0xb1: decodeModrm(ins); ins.fn = O.cmpxchg; return false;
+    case 0xb2: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.op = Seg.SS; ins.fn = O.loadFarPtr; return true;
+    case 0xb3: decodeModrm(ins); ins.op = 2; ins.fn = O.btReg; return false;
+    case 0xb4: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.op = Seg.FS; ins.fn = O.loadFarPtr; return true;
+    case 0xb5: decodeModrm(ins); if (!ins.mem) cpu.ud(); ins.op = Seg.GS; ins.fn = O.loadFarPtr; return true;
+    case 0xb6: ins.imm = 1; decodeModrm(ins); ins.fn = osz === 4 ? (ins.mem ? O.movzx8_32M : O.movzx8_32R) : O.movzx; return false;
+    case 0xb7: ins.imm = 2; decodeModrm(ins); ins.fn = osz === 4 && ins.mem ? O.movzx16_32M : O.movzx; return false;
+    case 0xba: decodeModrm(ins); if (ins.reg < 4) cpu.ud(); ins.op = ins.reg - 4; ins.imm = D.byte(); ins.fn = O.btImm; return false;
+    case 0xbb: decodeModrm(ins); ins.op = 3; ins.fn = O.btReg; return false;
+    case 0xbc: decodeModrm(ins); ins.fn = O.bsf; return false;
+    case 0xbd: decodeModrm(ins); ins.fn = O.bsr; return false;
+    case 0xbe: ins.imm = 1; decodeModrm(ins); ins.fn = O.movsx; return false;
+    case 0xbf: ins.imm = 2; decodeModrm(ins); ins.fn = O.movsx; return false;
+    case 0xc0: ins.size = 1; decodeModrm(ins); ins.fn = O.xadd; return false;
+    case 0xc1: decodeModrm(ins); ins.fn = O.xadd; return false;
     case 0xc7:
-      modrm();
+      decodeModrm(ins);
       if (ins.reg === 1 && ins.mem) { ins.fn = O.cmpxchg8b; return false; }
       if (ins.reg === 6 && !ins.mem) { ins.fn = S.rdrand; return false; }
       cpu.ud();
@@ -492,7 +495,9 @@ function decode0F(cpu: CPU, ins: Insn, osz: number, modrm: () => void): boolean 
   cpu.ud();
 }
 
-function decodeModrm(ins: Insn, a32: boolean, segOverride: number): void {
+/** The ModRM operand (and SIB, displacement) of `ins`, with the address size and segment override in D. */
+function decodeModrm(ins: Insn): void {
+  const a32 = D.a32, segOverride = D.seg;
   const m = D.byte();
   D.modrm = m;
   const mod = m >> 6;
