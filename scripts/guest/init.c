@@ -76,12 +76,13 @@ static long link_up(int s, const char *name) {
   return check("bringing an interface up", sys(SYS_ioctl, s, SIOCSIFFLAGS, (long)&r, 0, 0));
 }
 
-static void set_addr(int s, const char *name, unsigned long req, u32 a) {
+/* SIOCSIFADDR or SIOCSIFNETMASK on eth0. */
+static void set_eth0(int s, long req, u32 a, const char *what) {
   struct ifreq r;
-  ifname(&r, name);
+  ifname(&r, "eth0");
   r.u.addr.family = AF_INET;
   r.u.addr.addr = a;
-  check(req == SIOCSIFADDR ? "setting eth0's address" : "setting eth0's netmask", sys(SYS_ioctl, s, (long)req, (long)&r, 0, 0));
+  check(what, sys(SYS_ioctl, s, req, (long)&r, 0, 0));
 }
 
 static void network(void) {
@@ -91,8 +92,8 @@ static void network(void) {
   struct ifreq probe;
   ifname(&probe, "eth0");
   if (sys(SYS_ioctl, s, SIOCGIFFLAGS, (long)&probe, 0, 0) >= 0) {
-    set_addr(s, "eth0", SIOCSIFADDR, ip(10, 0, 2, 15));
-    set_addr(s, "eth0", SIOCSIFNETMASK, ip(255, 255, 255, 0));
+    set_eth0(s, SIOCSIFADDR, ip(10, 0, 2, 15), "setting eth0's address");
+    set_eth0(s, SIOCSIFNETMASK, ip(255, 255, 255, 0), "setting eth0's netmask");
     link_up(s, "eth0");
     struct rtentry rt;
     memset(&rt, 0, sizeof rt);

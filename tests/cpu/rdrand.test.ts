@@ -9,8 +9,9 @@ import { Clock } from '../../bus/clock.js';
 import { IoBus } from '../../bus/io.js';
 import { PhysicalMemory } from '../../bus/memory.js';
 import { CPU, Reg } from '../../cpu/index.js';
+import { runFlat32, le32 } from './flat-program.js';
 
-const CODE = 0x1000, BUF = 0x2000, READS = 8;
+const BUF = 0x2000, READS = 8;
 const ARITH = 0x8d5; // OF SF ZF AF PF CF
 
 // mov esi, BUF; mov ecx, READS
@@ -23,18 +24,9 @@ const PROGRAM = [
   0xf4,
 ];
 
-function le32(v: number): number[] { return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]; }
-
 function run(clock: Clock, compileThreshold: number): { cpu: CPU; values: number[]; flags: number[] } {
-  const mem = new PhysicalMemory(1 << 20);
-  const cpu = new CPU({ mem, io: new IoBus(), clock, compileThreshold });
-  mem.ram.set(PROGRAM, CODE);
-  cpu.loadFlat32();
-  cpu.eip = CODE;
-  cpu.regs[Reg.ESP] = 0x8000;
-  for (let k = 0; k < 100 && !cpu.halted; k++) cpu.run(1000);
-  assert.ok(cpu.halted, 'the program ends in HLT');
-  const view = new DataView(mem.ram.buffer);
+  const cpu = runFlat32(PROGRAM, clock, compileThreshold);
+  const view = new DataView(cpu.mem.ram.buffer);
   const at = (k: number) => view.getUint32(BUF + 4 * k, true);
   return { cpu, values: Array.from({ length: READS }, (_, k) => at(k)), flags: Array.from({ length: READS }, (_, k) => at(8 + k)) };
 }

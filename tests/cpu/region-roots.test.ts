@@ -25,14 +25,24 @@ const CODE = [
   0x75, 0xf2, // jnz top
   0xf4, // hlt
 ];
+const SUM = (ROUNDS / 2) * 4 + (ROUNDS / 2) * 1;
 
-test('the blocks of a loop compiled in the background make one region, and the loop stays exact', async () => {
+/** A CPU at the loop, compiling in the background all modules over `syncCompileBytes` (default SYNC_BYTES). */
+function loopCpu(syncCompileBytes?: number): CPU {
   const mem = new PhysicalMemory(16 << 20);
-  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true, syncCompileBytes: 0 });
+  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true, syncCompileBytes });
   cpu.loadFlat32();
   mem.writeBytes(LOOP, Uint8Array.from(CODE));
   cpu.regs[Reg.ESP] = 0x8000;
   cpu.eip = LOOP;
+  return cpu;
+}
+
+/** The 32-bit protected-mode block decoded at `eip` (identity-mapped, no paging). */
+const blockAt = (cpu: CPU, eip: number) => cpu.blockAt((eip >>> 12) * 4 + 3, eip & 4095)!;
+
+test('the blocks of a loop compiled in the background make one region, and the loop stays exact', async () => {
+  const cpu = loopCpu(0);
   const regions0 = codegenStats.regions;
   // Slices with event-loop turns between them, so the background compile can finish and attach.
   for (let i = 0; i < 1000 && !cpu.halted; i++) {
@@ -40,13 +50,12 @@ test('the blocks of a loop compiled in the background make one region, and the l
     await new Promise((r) => setTimeout(r, 1));
   }
   assert.ok(cpu.halted, 'the loop did not reach its HLT');
-  assert.is(cpu.regs[Reg.EAX], (ROUNDS / 2) * 4 + (ROUNDS / 2) * 1);
+  assert.is(cpu.regs[Reg.EAX], SUM);
   // One region holds the loop. A slice that ends inside it resumes at a block the region cannot be
   // entered at. Those blocks passed the threshold while the region was being compiled; they count
   // again from a quarter below it, so hot from the slice ends they root regions of their own, which
   // stop at the loop region's entries (tests/cpu/region-entries.test.ts): none holds the loop again.
-  const at = (eip: number) => cpu.blockAt((eip >>> 12) * 4 + 3, eip & 4095)!;
-  const loop = [LOOP + 7, LOOP + 12, LOOP + 15].map(at);
+  const loop = [LOOP + 7, LOOP + 12, LOOP + 15].map((eip) => blockAt(cpu, eip));
   const holders = loop[0]!.inRegions ?? [];
   assert.is(holders.length, 1, 'regions holding the loop head');
   const region = holders[0]!;
@@ -58,18 +67,12 @@ test('the blocks of a loop compiled in the background make one region, and the l
 });
 
 test('a small region asked for in the background compiles at once (SYNC_BYTES)', () => {
-  const mem = new PhysicalMemory(16 << 20);
-  const cpu = new CPU({ mem, io: new IoBus(), clock: new Clock('virtual'), compileThreshold: THRESHOLD, compileAsync: true });
-  cpu.loadFlat32();
-  mem.writeBytes(LOOP, Uint8Array.from(CODE));
-  cpu.regs[Reg.ESP] = 0x8000;
-  cpu.eip = LOOP;
+  const cpu = loopCpu();
   // No turn of the event loop: a region compiled in the background could not have attached.
   cpu.run(THRESHOLD * 20);
-  const head = cpu.blockAt((LOOP + 7) >>> 12 << 2 | 3, (LOOP + 7) & 4095)!;
-  assert.ok(head.region !== null, 'the loop head runs in a region');
+  assert.ok(blockAt(cpu, LOOP + 7).region !== null, 'the loop head runs in a region');
   while (!cpu.halted) cpu.run(1_000_000);
-  assert.is(cpu.regs[Reg.EAX], (ROUNDS / 2) * 4 + (ROUNDS / 2) * 1);
+  assert.is(cpu.regs[Reg.EAX], SUM);
 });
 
 test.run();

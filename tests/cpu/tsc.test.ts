@@ -6,11 +6,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Clock } from '../../bus/clock.js';
-import { IoBus } from '../../bus/io.js';
-import { PhysicalMemory } from '../../bus/memory.js';
 import { CPU, Reg } from '../../cpu/index.js';
+import { runFlat32, le32 } from './flat-program.js';
 
-const CODE = 0x1000, BUF = 0x2000, READS = 8;
+const BUF = 0x2000, READS = 8;
 
 // mov esi, BUF; mov ecx, READS; L: rdtsc; mov [esi], eax; add esi, 4; dec ecx; jnz L; hlt
 // (the loop body is one block of 5 instructions).
@@ -22,46 +21,31 @@ const LOOP = [
 // rdtsc; mov ebx, eax; mov ecx, edx; rdtsc; hlt — back to back in one block.
 const PAIR = [0x0f, 0x31, 0x89, 0xc3, 0x89, 0xd1, 0x0f, 0x31, 0xf4];
 
-function le32(v: number): number[] { return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]; }
-
-function run(code: number[], clock: Clock, compileThreshold: number): CPU {
-  const mem = new PhysicalMemory(1 << 20);
-  const cpu = new CPU({ mem, io: new IoBus(), clock, compileThreshold });
-  mem.ram.set(code, CODE);
-  cpu.loadFlat32();
-  cpu.eip = CODE;
-  cpu.regs[Reg.ESP] = 0x8000;
-  // Enough runs for the loop block to reach the compile threshold on the way.
-  for (let k = 0; k < 100 && !cpu.halted; k++) cpu.run(1000);
-  assert.ok(cpu.halted, 'the program ends in HLT');
-  return cpu;
-}
-
 const reads = (cpu: CPU) => Array.from({ length: READS }, (_, k) => new DataView(cpu.mem.ram.buffer).getUint32(BUF + 4 * k, true));
 const frozenHost = () => new Clock('realtime', { hostNowNs: () => 42e9 });
 
 for (const [label, threshold] of [['interpreted', 5000], ['compiled', 0]] as const) {
   test(`RDTSC back to back in one block, virtual clock, ${label}: differ by the instructions between them`, () => {
-    const cpu = run(PAIR, new Clock('virtual'), threshold);
+    const cpu = runFlat32(PAIR, new Clock('virtual'), threshold);
     assert.is(cpu.regs[Reg.EAX]! - cpu.regs[Reg.EBX]!, 3);
   });
 
   test(`RDTSC in a loop, virtual clock, ${label}: one loop iteration (5 instructions) apart`, () => {
-    const t = reads(run(LOOP, new Clock('virtual'), threshold));
+    const t = reads(runFlat32(LOOP, new Clock('virtual'), threshold));
     for (let k = 1; k < READS; k++) assert.is(t[k]! - t[k - 1]!, 5, `read ${k}`);
   });
 
   test(`RDTSC back to back, realtime clock with a host clock that stands still, ${label}: still advances`, () => {
-    const cpu = run(PAIR, frozenHost(), threshold);
+    const cpu = runFlat32(PAIR, frozenHost(), threshold);
     assert.ok(cpu.regs[Reg.EAX]! - cpu.regs[Reg.EBX]! >= 1);
-    const t = reads(run(LOOP, frozenHost(), threshold));
+    const t = reads(runFlat32(LOOP, frozenHost(), threshold));
     for (let k = 1; k < READS; k++) assert.ok(t[k]! > t[k - 1]!, `read ${k}: ${t[k]} after ${t[k - 1]}`);
   });
 }
 
 test('RDTSC after WRMSR to the TSC reads the written value (a write may move the TSC back)', () => {
   // rdtsc; mov ecx, 0x10; mov eax, 1000; xor edx, edx; wrmsr; rdtsc; hlt (under a clock that stands still)
-  const cpu = run([0x0f, 0x31, 0xb9, ...le32(0x10), 0xb8, ...le32(1000), 0x31, 0xd2, 0x0f, 0x30, 0x0f, 0x31, 0xf4], frozenHost(), 5000);
+  const cpu = runFlat32([0x0f, 0x31, 0xb9, ...le32(0x10), 0xb8, ...le32(1000), 0x31, 0xd2, 0x0f, 0x30, 0x0f, 0x31, 0xf4], frozenHost(), 5000);
   assert.is(cpu.regs[Reg.EAX], 1000);
 });
 
