@@ -12,6 +12,7 @@ export {
   buildMpTable, writeMpTable, pciIntxGsi, MP_TABLE_BASE, DEFAULT_IOAPIC_ID, MP_ISA_BUS, MP_PCI_BUS,
   type MpTableOptions, type MpPciDevice,
 } from './mptable.js';
+export { buildPirTable, writePirTable, PIR_TABLE_BASE, PIR_HEADER_SIZE } from './pir-table.js';
 export { DEFAULT_APPEND, loadLinux, parseBzImage, type LinuxBootOptions, type LinuxLayout, type SetupHeader } from './linux.js';
 export {
   findPvhEntry, loadPvh, XEN_ELFNOTE_PHYS32_ENTRY, XEN_HVM_START_MAGIC_VALUE, START_INFO, MODLIST_ENTRY_SIZE, MEMMAP_ENTRY_SIZE,

@@ -34,8 +34,9 @@ export const DEFAULT_IOAPIC_ID = 1;
 /** PCI is bus 0 so that MP bus ids equal PCI bus numbers (Linux compares them directly). */
 export const MP_PCI_BUS = 0;
 export const MP_ISA_BUS = 1;
-/** The floating pointer and the configuration table right after it. */
+/** The floating pointer and the configuration table right after it, in 1 KiB (the $PIR table follows). */
 export const MP_TABLE_BASE = FIRMWARE_AREA;
+const MP_TABLE_ROOM = 0x400;
 
 /** The IOAPIC input that INTx `pin` (0 = A) of PCI device `device` on bus 0 drives: 16–23. */
 export function pciIntxGsi(device: number, pin: number): number {
@@ -114,6 +115,7 @@ function checksum(bytes: Uint8Array): number {
 /** Build the tables and write them to RAM at `base` (in the e820-reserved firmware area). */
 export function writeMpTable(mem: PhysicalMemory, opts: MpTableOptions, base = MP_TABLE_BASE): void {
   const bytes = buildMpTable(opts, base);
+  if (bytes.length > MP_TABLE_ROOM) throw new Error(`MP table of ${bytes.length} bytes does not fit its ${MP_TABLE_ROOM} bytes`);
   if (!mem.isRam(base, bytes.length)) throw new Error(`MP table at 0x${base.toString(16)} is not in RAM`);
   mem.writeBytes(base, bytes);
 }

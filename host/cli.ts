@@ -146,7 +146,11 @@ function readInput(path: string, what: string): Uint8Array {
   if (!st.isFile()) throw new UsageError(`${what} ${path}: not a regular file`);
   const size = st.size;
   if (size === 0) throw new UsageError(`${what} ${path}: the file is empty`);
-  try { return new Uint8Array(readFileSync(path)); } catch (e) { throw new UsageError(`${what} ${path}: ${(e as Error).message}`); }
+  // A plain Uint8Array over the Buffer's memory, not a copy (copying the kernel and the initrd
+  // cost ~4 ms of every start).
+  let b: Buffer;
+  try { b = readFileSync(path); } catch (e) { throw new UsageError(`${what} ${path}: ${(e as Error).message}`); }
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Builds the machine the options describe (the default guest is built on demand). */

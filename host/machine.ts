@@ -26,7 +26,7 @@ import { assignPciBars } from '../firmware/pci-bars.js';
 import { VirtioNet } from '../devices/virtio-net/index.js';
 import type { NetBackend } from '../devices/net-backend.js';
 import { UserNetwork } from './net/user-network.js';
-import { bootKernel, pciIntxGsi, writeMpTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
+import { bootKernel, pciIntxGsi, writeMpTable, writePirTable, DEFAULT_IOAPIC_ID, type BootOptions } from '../firmware/index.js';
 
 export interface MachineOptions {
   memoryMiB?: number;
@@ -186,6 +186,7 @@ export class Machine {
       const [sig, , , features] = cpu.cpuid(1, 0);
       const pci = opts.defaultDevices !== false;
       writeMpTable(this.mem, { cpuSignature: sig, cpuFeatures: features, pci, pciDevices: pci ? [{ device: VIRTIO_NET_SLOT, pin: 0 }] : [] });
+      writePirTable(this.mem);
       const st = bootKernel(this.mem, opts.kernel, { cmdline: opts.cmdline, initrd: opts.initrd, modules: opts.modules });
       cpu.loadBootState(st);
     }

@@ -14,6 +14,8 @@ const CTRL_A = 0x01;
  */
 export class RunSession {
   private buf = '';
+  /** Where the line being received starts in `buf`. */
+  private lineStart = 0;
   private phase: 'boot' | 'quiet' | 'run' | 'done' = 'boot';
   output = '';
   status = -1;
@@ -23,21 +25,29 @@ export class RunSession {
     if (this.phase === 'done') return;
     if (byte === 13) return;
     this.buf += String.fromCharCode(byte);
-    if (this.phase === 'boot' && this.buf.includes(READY_LINE + '\n')) {
-      this.phase = 'quiet'; this.buf = '';
+    // Markers end a line: only a finished line is looked at (looking at the whole buffer on every
+    // byte made a long boot log or command output quadratic).
+    if (byte !== 10) return;
+    const line = this.buf.slice(this.lineStart);
+    if (this.phase === 'run') {
+      const m = /^__TS86_42_RC_(\d+)\n$/.exec(line);
+      if (m) {
+        this.output = this.buf.slice(0, this.lineStart);
+        this.status = Number(m[1]);
+        this.phase = 'done';
+      } else this.lineStart = this.buf.length;
+      return;
+    }
+    // Before the command runs, nothing is kept.
+    this.buf = '';
+    if (this.phase === 'boot' && line.endsWith(READY_LINE + '\n')) {
+      this.phase = 'quiet';
       this.send("stty -echo; PS1=''; PS2=''; echo __TS86_$((6*7))_QUIET\n");
-    } else if (this.phase === 'quiet' && this.buf.includes('__TS86_42_QUIET\n')) {
-      this.phase = 'run'; this.buf = '';
+    } else if (this.phase === 'quiet' && line.endsWith('__TS86_42_QUIET\n')) {
+      this.phase = 'run';
       // A subshell keeps `exit N` (or a crash of the command) from ending the login shell that
       // must still print the status line.
       this.send(`(\n${this.command}\n)\necho __TS86_$((6*7))_RC_$?\n`);
-    } else if (this.phase === 'run') {
-      const m = /(?:^|\n)__TS86_42_RC_(\d+)\n$/.exec(this.buf);
-      if (m) {
-        this.output = this.buf.slice(0, m.index + (this.buf[m.index] === '\n' ? 1 : 0));
-        this.status = Number(m[1]);
-        this.phase = 'done';
-      }
     }
   }
   get done(): boolean { return this.phase === 'done'; }

@@ -4,6 +4,7 @@
 //
 //   node scripts/profile-boot.mjs [--kernel FILE --initrd FILE] [--map System.map] [--every N] [--top N]
 //                                 [--under FUNC]   (also: top functions of samples with FUNC in their chain)
+//                                 [--callers FUNC] (also: the call chains that samples in FUNC were reached by)
 //                                 [--run CMD [--warm N]]
 //   (npm run profile; with no --kernel it profiles the default guest and its System.map)
 //
@@ -45,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--map') o.map = v();
     else if (a === '--append') o.append = v();
     else if (a === '--under') o.under = v();
+    else if (a === '--callers') o.callers = v();
     else if (a === '--run') o.run = v();
     else if (a === '--every' || a === '--top' || a === '--warm') {
       const n = Number(v());
@@ -143,7 +145,7 @@ async function commandRun(Machine, inputs, syms, every, cmd, warm) {
 }
 
 /** Pass 1: samples. Returns per-phase and per-function counts and the guest times of phase changes. */
-function sampledRun(Machine, inputs, syms, every, under) {
+function sampledRun(Machine, inputs, syms, every, under, callers) {
   let ready = false;
   const m = newMachine(Machine, inputs, () => { ready = true; });
   const cpu = m.cpu, ram = m.mem.ram, ramSize = m.mem.ramSize;
@@ -166,6 +168,7 @@ function sampledRun(Machine, inputs, syms, every, under) {
   const phases = PHASES.map(() => ({ samples: 0, self: new Map() }));
   const initcalls = new Map();
   const underSelf = new Map();
+  const callerChains = new Map();
   const changes = []; // guest ns at which phase i+1 begins
   let phase = 0;
   const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
@@ -186,11 +189,12 @@ function sampledRun(Machine, inputs, syms, every, under) {
     phases[phase].samples++;
     bump(phases[phase].self, where);
     if (under && inChain(under)) bump(underSelf, where);
+    if (callers && where === callers) bump(callerChains, calls.slice(0, 8).join(' < ') || '(no caller found)');
     const k = calls.indexOf('do_one_initcall');
     if (k >= 0 || where === 'do_one_initcall') bump(initcalls, k > 0 ? calls[k - 1] : k === 0 ? where : '(do_one_initcall itself)');
     else if (inChain('do_populate_rootfs')) bump(initcalls, 'do_populate_rootfs (async initramfs unpack)');
   }
-  return { phases, initcalls, underSelf, changes, total: m.cpu.instructions, guestNs: m.clock.now() };
+  return { phases, initcalls, underSelf, callerChains, changes, total: m.cpu.instructions, guestNs: m.clock.now() };
 }
 
 /** Pass 2: the same boot in ordinary slices, cut at the phase changes; wall ms per phase. */
@@ -241,7 +245,7 @@ if (o.run !== undefined) {
 }
 
 process.stderr.write(`profile-boot: sampling every ${o.every} instructions...\n`);
-const s = sampledRun(Machine, inputs, syms, o.every, o.under);
+const s = sampledRun(Machine, inputs, syms, o.every, o.under, o.callers);
 process.stderr.write('profile-boot: timing the phases...\n');
 const t = timedRun(Machine, inputs, s.changes);
 
@@ -266,4 +270,9 @@ if (o.under) {
   const all = [...s.underSelf.values()].reduce((a, b) => a + b, 0);
   console.log(`\nunder ${o.under} (${M(all * o.every)} in all): top functions (self)`);
   for (const [name, n] of [...s.underSelf].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${name}`);
+}
+if (o.callers) {
+  const all = [...s.callerChains.values()].reduce((a, b) => a + b, 0);
+  console.log(`\n${o.callers} (${M(all * o.every)} in all): call chains, innermost caller first`);
+  for (const [chain, n] of [...s.callerChains].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${chain}`);
 }
