@@ -36,7 +36,7 @@ export const MP_PCI_BUS = 0;
 export const MP_ISA_BUS = 1;
 /** The floating pointer and the configuration table right after it, in 1 KiB (the $PIR table follows). */
 export const MP_TABLE_BASE = FIRMWARE_AREA;
-const MP_TABLE_ROOM = 0x400;
+export const MP_TABLE_ROOM = 0x400;
 
 /** The IOAPIC input that INTx `pin` (0 = A) of PCI device `device` on bus 0 drives: 16–23. */
 export function pciIntxGsi(device: number, pin: number): number {
@@ -105,8 +105,8 @@ export function buildMpTable(opts: MpTableOptions, base = MP_TABLE_BASE): Uint8A
   return out;
 }
 
-/** Two's complement of the byte sum, so that all bytes add up to 0 modulo 256. */
-function checksum(bytes: Uint8Array): number {
+/** Two's complement of the byte sum, so that all bytes add up to 0 modulo 256 (BIOS tables' rule). */
+export function checksum(bytes: Uint8Array): number {
   let sum = 0;
   for (const b of bytes) sum += b;
   return (256 - (sum & 0xff)) & 0xff;

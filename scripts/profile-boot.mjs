@@ -261,18 +261,12 @@ s.phases.forEach((p, i) => {
   console.log(`\n${PHASES[i]}: top functions (self)`);
   for (const [name, n] of [...p.self].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${pct(n, p.samples).padStart(6)}  ${name}`);
 });
-if (s.initcalls.size) {
-  const all = [...s.initcalls.values()].reduce((a, b) => a + b, 0);
-  console.log(`\ninitcalls (inclusive, ${M(all * o.every)} in all)`);
-  for (const [name, n] of [...s.initcalls].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${name}`);
+/** A count per key, largest first, under a title that gets the total. */
+function printCounts(title, counts) {
+  const all = [...counts.values()].reduce((a, b) => a + b, 0);
+  console.log(`\n${title(M(all * o.every))}`);
+  for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${key}`);
 }
-if (o.under) {
-  const all = [...s.underSelf.values()].reduce((a, b) => a + b, 0);
-  console.log(`\nunder ${o.under} (${M(all * o.every)} in all): top functions (self)`);
-  for (const [name, n] of [...s.underSelf].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${name}`);
-}
-if (o.callers) {
-  const all = [...s.callerChains.values()].reduce((a, b) => a + b, 0);
-  console.log(`\n${o.callers} (${M(all * o.every)} in all): call chains, innermost caller first`);
-  for (const [chain, n] of [...s.callerChains].sort((a, b) => b[1] - a[1]).slice(0, o.top)) console.log(`  ${M(n * o.every).padStart(8)}  ${chain}`);
-}
+if (s.initcalls.size) printCounts((all) => `initcalls (inclusive, ${all} in all)`, s.initcalls);
+if (o.under) printCounts((all) => `under ${o.under} (${all} in all): top functions (self)`, s.underSelf);
+if (o.callers) printCounts((all) => `${o.callers} (${all} in all): call chains, innermost caller first`, s.callerChains);
