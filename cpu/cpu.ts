@@ -1061,20 +1061,40 @@ export class CPU {
     }
   }
 
+  /** Where the interpreter runs the current block from (base EIP, its mask, first index): a fault's EIP. */
+  private blockBase = 0;
+  private blockMask = 0;
+  private blockFrom = 0;
+
   /**
-   * Runs blocks back to back until one ends the chain (exitBlock), the budget is used up or a
-   * fault is delivered. Successor blocks are remembered per block so a loop does not look its
-   * target up every time (see chainNext).
+   * One chain of blocks (runBlocks). Every fault raised in it, at an instruction fetch or in an
+   * interpreted instruction, is delivered here: the chain's loop holds no exception handler, so
+   * the engine's optimized code for it is not thrown away the first time a guest fault takes a
+   * path that had not run before it was optimized.
    */
   private step(): void {
-    let block: Block;
     try {
-      block = this.fetchBlock();
+      this.runBlocks();
     } catch (e) {
       if (e !== FAULT) throw e;
+      const b = this.curBlock;
+      if (b !== null) {
+        // In an interpreted instruction: those before it retired, and EIP is back at its start.
+        this.instructions += this.faultIndex;
+        this.eip = (this.blockBase + b.insns[this.blockFrom + this.faultIndex]!.start) & this.blockMask;
+        this.curBlock = null;
+      }
       this.handleFault();
-      return;
     }
+  }
+
+  /**
+   * Runs blocks back to back until one ends the chain (exitBlock) or the budget is used up.
+   * Successor blocks are remembered per block so a loop does not look its target up every time
+   * (see chainNext). `curBlock` is the block being interpreted, null everywhere else.
+   */
+  private runBlocks(): void {
+    let block = this.fetchBlock();
     // Whether the instruction traps is decided by TF as it was when the instruction began (a POPF
     // or IRET clearing TF still traps once). An interrupt shadow covers just this one instruction.
     const trap = (this.flags & TF) !== 0;
@@ -1091,7 +1111,6 @@ export class CPU {
       if (!resumed && region !== null && !single && insns.length <= left) {
         // Compiled code runs whole blocks while they fit in the budget and writes EIP, the count
         // and the state back itself.
-        this.curBlock = null;
         this.codeDirty = false;
         const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left);
         if (n === -2) { this.handleFault(); return; }
@@ -1104,8 +1123,7 @@ export class CPU {
             continue;
           }
           if (this.exitBlock || this.instructions >= this.runLimit) return;
-          if (!this.chainNext(block)) return;
-          block = this.nextBlock!;
+          block = this.chainNext(block);
           continue;
         }
         // The region was specialized for a state that does not hold now: recompile it later. Code
@@ -1114,27 +1132,19 @@ export class CPU {
         block.region = null;
         block.hits = n === -3 ? -(this.compileThreshold << Math.min(block.aliasMisses++, 6)) : 0;
       }
-      this.curBlock = block;
       // A block's first instruction is at offset 0 (`start` is read only after a side exit).
       const base = (from === 0 ? this.eip : this.eip - insns[from]!.start) & mask;
       const end = single ? from + 1 : Math.min(insns.length, from + left);
+      this.curBlock = block; this.blockBase = base; this.blockMask = mask; this.blockFrom = from;
       let i = from;
-      try {
-        for (; i < end; i++) {
-          const ins = insns[i]!;
-          this.faultIndex = i - from;
-          this.eip = (base + ins.end) & mask;
-          ins.fn(this, ins);
-          if (this.exitBlock) { i++; break; }
-        }
-      } catch (e) {
-        if (e !== FAULT) throw e;
-        this.instructions += i - from;
-        this.eip = (base + insns[i]!.start) & mask;
-        this.curBlock = null;
-        this.handleFault();
-        return;
+      for (; i < end; i++) {
+        const ins = insns[i]!;
+        this.faultIndex = i - from;
+        this.eip = (base + ins.end) & mask;
+        ins.fn(this, ins);
+        if (this.exitBlock) { i++; break; }
       }
+      this.curBlock = null;
       if (!resumed) {
         const h = ++block.hits;
         // Blocks past the steady threshold when the epoch turned steady still compile at the other.
@@ -1142,21 +1152,17 @@ export class CPU {
       }
       this.instructions += i - from;
       from = 0; resumed = false;
-      if (single) { this.curBlock = null; this.finishSingleStep(trap); return; }
-      if (this.exitBlock || this.instructions >= this.runLimit) { this.curBlock = null; return; }
-      if (!this.chainNext(block)) return;
-      block = this.nextBlock!;
+      if (single) { this.finishSingleStep(trap); return; }
+      if (this.exitBlock || this.instructions >= this.runLimit) return;
+      block = this.chainNext(block);
     }
   }
 
-  /** Set by chainNext: the block at EIP. */
-  private nextBlock: Block | null = null;
-
   /**
-   * Finds the block at EIP after `block` (its two most recent successors first, checked against the
-   * TLB entry and decode mode they were found with); false when a fault was delivered instead.
+   * The block at EIP after `block`: its two most recent successors first, checked against the TLB
+   * entry and decode mode they were found with.
    */
-  private chainNext(block: Block): boolean {
+  private chainNext(block: Block): Block {
     const eip = this.eip;
     const lin = (this.segBase[Seg.CS]! + eip) | 0;
     const e = this.tlb[lin >>> 12]!;
@@ -1167,20 +1173,12 @@ export class CPU {
     if (!(ok && next !== null && block.s1Lin === lin && block.s1Tlb === e && next.valid && next.mode === mode)) {
       next = block.s2;
       if (!(ok && next !== null && block.s2Lin === lin && block.s2Tlb === e && next.valid && next.mode === mode)) {
-        try {
-          next = this.fetchBlock();
-        } catch (err) {
-          if (err !== FAULT) throw err;
-          this.curBlock = null;
-          this.handleFault();
-          return false;
-        }
+        next = this.fetchBlock();
         block.s2 = block.s1; block.s2Lin = block.s1Lin; block.s2Tlb = block.s1Tlb;
         block.s1 = next; block.s1Lin = lin; block.s1Tlb = this.tlb[lin >>> 12]!;
       }
     }
-    this.nextBlock = next;
-    return true;
+    return next;
   }
 
   /** The decode mode of the code at CS:EIP (the low bits of a block table slot). */
