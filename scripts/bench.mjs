@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { READY_LINE, readyWatcher } from './ready-line.mjs';
+import { ensurePackages } from './deps.mjs';
 import { GUEST_ENGINES, peerUnavailable, pingSection, startV86, workloadSection } from './bench-guest.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -218,6 +219,14 @@ const runs = Number(arg('runs', '5'));
 const wanted = arg('bench', [...BENCHES, BOOT].map((x) => x.name).concat('guest', 'ping').join(',')).split(',');
 const benches = BENCHES.filter((b) => wanted.includes(b.name));
 const engines = arg('engines', ENGINES.join(',')).split(',');
+// What the asked-for sections need from Debian: nasm for the CPU kernels, the peers compared
+// against (QEMU TCG; SeaBIOS for v86) and Chromium for the page's boot.
+ensurePackages([
+  ...(benches.length ? ['nasm'] : []),
+  ...(engines.includes('qemu') ? ['qemu-system-x86'] : []),
+  ...(engines.some((e) => e.startsWith('v86')) ? ['seabios'] : []),
+  ...(wanted.includes(BOOT.name) ? ['chromium'] : []),
+], 'the benchmarks');
 const nullKernel = benches.length ? buildKernel('null') : null;
 
 function measure(engine, kernel) {
