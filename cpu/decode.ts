@@ -148,17 +148,6 @@ class Decoder {
 
 const D = new Decoder();
 
-/** A new block (the one place blocks are made, so they all share one shape). */
-function makeBlock(key: number, insns: Insn[], code32: boolean, pages: number[]): Block {
-  // Field order is layout: what the dispatcher reads on every run comes first. `insns` is an
-  // exact-size copy: the decoded blocks live for good, and a pushed-to array keeps room for 16
-  // (~90 bytes more per block, ~2.5 MiB over a boot, all of it copied by the young GC).
-  return {
-    insns, region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
-    s2: null, s2Lin: 0, s2Tlb: 0, key, code32, pages, inRegions: null, pending: false, aliasMisses: 0,
-  };
-}
-
 export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): Block {
   if (ONE_BYTE[0] === undefinedOpcode) fillTables();
   D.cpu = cpu; D.lin = lin; D.pos = 0; D.startEip = cpu.eip; D.csLimit = cpu.segLimit[Seg.CS]!;
@@ -185,7 +174,13 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  const block = makeBlock(key, insns.slice(), cpu.code32, D.pages);
+  // Field order is layout: what the dispatcher reads on every run comes first.
+  const block: Block = {
+    // An exact-size copy: the decoded blocks live for good, and a pushed-to array keeps room for
+    // 16 (~90 bytes more per block, ~2.5 MiB over a boot, all of it copied by the young GC).
+    insns: insns.slice(), region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
+    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null, pending: false, aliasMisses: 0,
+  };
   cpu.addBlock(block);
   if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);
   return block;
@@ -243,10 +238,10 @@ function decodeOpcode(cpu: CPU, ins: Insn): boolean {
     }
     break;
   }
+  const osz = o32 ? 4 : 2;
   // Set before the opcode's decoding, which reads them (stringFast); the rest of bits comes after.
   ins.bits = (rep << 25) | (a32 ? 1 << 29 : 0);
   ins.seg = seg >= 0 ? seg : Seg.DS;
-  const osz = o32 ? 4 : 2;
   ins.size = osz;
   D.opcode = b;
   D.a32 = a32; D.seg = seg;
@@ -283,8 +278,8 @@ const stringOp = (size1: boolean, op: Handler, fast: boolean): OpDecoder => (_c,
 const farPtr = (seg: Seg): OpDecoder => (cpu, i) => { decodeModrm(i); if (!i.mem) cpu.ud(); i.op = seg; i.fn = O.loadFarPtr; return true; };
 
 /**
- * Fills the opcode tables, on the first decode: the handlers they name come from modules that may
- * still be loading when this one is (ops.ts and cpu.ts import each other through it).
+ * Fills the opcode tables, on the first decode: the handlers and `Seg` they name come from modules
+ * that may still be loading when this one is (ops.ts and cpu.ts import each other through it).
  */
 function fillTables(): void {
   // ALU block 00-3F (x0-x5 of each row of 8).
