@@ -994,7 +994,8 @@ interface Engine {
 }
 
 /** What a compiled region needs at run time besides its code. */
-interface WasmRegion {
+export interface WasmRegion {
+  eng: Engine;
   id: number;
   blocks: Block[];
   /** Its handler calls, by the site number the code passes. */
@@ -1122,8 +1123,13 @@ function syncModes(c: CPU, st: Int32Array): void {
   }
 }
 
-/** Runs the chain of regions starting with `w` at c.eip (a RegionFn). */
-function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
+/**
+ * Runs the chain of regions starting with region `r` at c.eip: the RegionFn of every WebAssembly
+ * region. One function for all of them, so the interpreter's call to a region always has the same
+ * target (a closure per region made V8 throw away the optimized interpreter loop at the second).
+ */
+export function enterWasm(c: CPU, lim: number, r: Region): number {
+  const w = r.wasm!, e = w.eng;
   const st = c.wasmState;
   st[S.Fl] = c.flags; st[S.Lm] = c.lazyMask; st[S.Lk] = c.lazyKind; st[S.La] = c.lazyA; st[S.Lb] = c.lazyB; st[S.Lr] = c.lazyRes; st[S.Lt] = c.lazyTop;
   st[S.Xo] = -1; st[S.Keep] = 0; st[S.Stop] = 0;
@@ -1143,7 +1149,7 @@ function enter(c: CPU, e: Engine, w: WasmRegion, lim: number): number {
 }
 
 /** A compiled region as the generator attaches it, or null when the engine refuses WebAssembly. */
-export type WasmResult = { fn: Region['fn']; kill: () => void; handlerCalls: Insn[]; bytes: number; entries: Block[] } | null;
+export type WasmResult = { wasm: WasmRegion; kill: () => void; handlerCalls: Insn[]; bytes: number; entries: Block[] } | null;
 
 /**
  * Compiles the collected region (32-bit code) into a WebAssembly module (entered at every block
@@ -1220,7 +1226,7 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], allEntries: boo
   if (id === eng.regions.length) eng.regions.push(null);
   const blocks = members.map((m) => m.b);
   const finish = (inst: WebAssembly.Instance) => {
-    const w: WasmRegion = { id, blocks, sites: em.sites, dead: false };
+    const w: WasmRegion = { eng, id, blocks, sites: em.sites, dead: false };
     if (id >= eng.table.length) eng.table.grow(id + 1 - eng.table.length + 64);
     eng.table.set(id, inst.exports.run as Function);
     eng.regions[id] = w;
@@ -1238,7 +1244,7 @@ export function compileWasmRegion(cpu: CPU, collected: Member[], allEntries: boo
         if (eng.links[k] === lin && (eng.links[k + 1]! & LINK_ID) === id + 1) { eng.links[k] = 0; eng.links[k + 1] = 0; }
       }
     };
-    done({ fn: (cpu2, lim) => enter(cpu2, eng, w, lim), kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length, entries: ent.map((i) => blocks[i]!) });
+    done({ wasm: w, kill, handlerCalls: em.sites.map((x) => x.ins), bytes: bytes.length, entries: ent.map((i) => blocks[i]!) });
   };
   const refused = (err: unknown) => { expectRefusal(err); engines.set(cpu, null); done(null); };
   if (async && bytes.length > cpu.syncCompileBytes) { WebAssembly.instantiate(bytes, imports).then((r) => finish(r.instance), refused); return; }

@@ -24,7 +24,8 @@ import type { Block, Handler, Insn } from './decode.js';
 import { FAULT, Seg } from './cpu.js';
 import { eaBase, eaBaseIndex, eaDisp, eaIndex } from './decode.js';
 import * as O from './ops.js';
-import { compileWasmRegion, wasmUsable } from './codegen-wasm.js';
+import { compileWasmRegion, enterWasm, wasmUsable } from './codegen-wasm.js';
+import type { WasmRegion } from './codegen-wasm.js';
 import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
 
 /**
@@ -36,10 +37,12 @@ import { ARITH, CF, DF, Lazy, OF, PARITY, PF, AF, SF, ZF } from './flags.js';
  * when the block's code is mapped at another linear address than the region was compiled for
  * (nothing executed: interpret).
  */
-export type RegionFn = (c: CPU, lim: number) => number;
+export type RegionFn = (c: CPU, lim: number, r: Region) => number;
 
 export interface Region {
   fn: RegionFn;
+  /** A WebAssembly region's run-time half (its `fn` is enterWasm). */
+  wasm?: WasmRegion;
   /** Takes the region out of the WebAssembly region links (its code is stale). */
   kill?: () => void;
   blocks: Block[];
@@ -780,7 +783,7 @@ export function compileRegion(cpu: CPU, root: Block, eip: number): void {
       }
       for (const ins of r.handlerCalls) countHandlerCall(ins);
       // No warm-up budgets: WebAssembly code is not speculatively optimized.
-      attach({ fn: r.fn, kill: r.kill, blocks, calls: REGION_WARMUP, entries: new Set(r.entries) }, r.bytes, cpu.compileThreshold);
+      attach({ fn: enterWasm, wasm: r.wasm, kill: r.kill, blocks, calls: REGION_WARMUP, entries: new Set(r.entries) }, r.bytes, cpu.compileThreshold);
     });
     // Time on this thread (a background compile is not in it).
     codegenStats.ms += performance.now() - t0;

@@ -1086,7 +1086,16 @@ export class CPU {
       }
       this.handleFault();
     }
+    // A block reached the compile threshold: the chain ended after it, and its region is compiled
+    // here rather than in the chain loop, where the engine would throw away the loop's optimized
+    // code at the first compile (a call it had never seen made).
+    const hot = this.hotBlock;
+    if (hot !== null) { this.hotBlock = null; compileRegion(this, hot, this.hotBase); }
   }
+
+  /** The block that just reached the compile threshold (see step), with its base EIP. */
+  private hotBlock: Block | null = null;
+  private hotBase = 0;
 
   /**
    * Runs blocks back to back until one ends the chain (exitBlock) or the budget is used up.
@@ -1112,7 +1121,7 @@ export class CPU {
         // Compiled code runs whole blocks while they fit in the budget and writes EIP, the count
         // and the state back itself.
         this.codeDirty = false;
-        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left);
+        const n = region.fn(this, region.calls < REGION_WARMUP && ++region.calls ? Math.min(left, Math.max(WARMUP_BUDGET, insns.length)) : left, region);
         if (n === -2) { this.handleFault(); return; }
         if (n >= 0) {
           const resume = this.resumeBlock;
@@ -1145,15 +1154,16 @@ export class CPU {
         if (this.exitBlock) { i++; break; }
       }
       this.curBlock = null;
+      this.instructions += i - from;
+      let hot = false;
       if (!resumed) {
         const h = ++block.hits;
         // Blocks past the steady threshold when the epoch turned steady still compile at the other.
-        if (h === this.compileThreshold || h === this.coldThreshold) compileRegion(this, block, base);
+        if (h === this.compileThreshold || h === this.coldThreshold) { this.hotBlock = block; this.hotBase = base; hot = true; }
       }
-      this.instructions += i - from;
       from = 0; resumed = false;
       if (single) { this.finishSingleStep(trap); return; }
-      if (this.exitBlock || this.instructions >= this.runLimit) return;
+      if (this.exitBlock || this.instructions >= this.runLimit || hot) return;
       block = this.chainNext(block);
     }
   }

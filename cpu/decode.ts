@@ -57,40 +57,52 @@ export class Insn {
   get imm2(): number { return this.disp; }
 }
 
-export interface Block {
-  key: number;
-  insns: Insn[];
-  pages: number[];
-  valid: boolean;
-  /** Decoded for 32-bit code (CS.D). */
-  code32: boolean;
-  /** Decode mode (the low two bits of the table slot): 1 = 32-bit code, 2 = protected mode. */
-  mode: number;
-  /** Times run interpreted; at the CPU's compile threshold its region is compiled. */
-  hits: number;
+/**
+ * A decoded basic block. A class rather than an object literal: a literal's allocation site lets
+ * V8 decide mid-boot that its objects should be allocated old, and each such decision threw away
+ * the optimized decoder. Field order is layout: what the dispatcher reads on every run comes first.
+ */
+export class Block {
+  readonly insns: Insn[];
   /** The compiled region entered at this block (codegen.ts), if any. */
-  region: Region | null;
-  /** Every region whose code includes this block (all die when it is invalidated). */
-  inRegions: Region[] | null;
-  /**
-   * In a region being compiled in the background: the blocks of a loop reach the compile threshold
-   * in the same iteration, and each would otherwise root a region of the same blocks.
-   */
-  pending: boolean;
-  /**
-   * Times a region could not run this block because its page was mapped at another linear address
-   * than the region was compiled for (one physical page at several addresses: the vDSO, which Linux
-   * maps at a random address in every process). Each time it waits twice as long to compile again.
-   */
-  aliasMisses: number;
+  region: Region | null = null;
+  /** Times run interpreted; at the CPU's compile threshold its region is compiled. */
+  hits = 0;
   /**
    * The two most recent successors (block chaining), each with the linear address it was found at
    * and the TLB entry that mapped it then: while that entry is unchanged the link holds, so links
    * survive CR3 writes (global kernel pages keep their entries; user pages come back with the same
    * entry when their process runs again) and CS reloads with the same base.
    */
-  s1: Block | null; s1Lin: number; s1Tlb: number;
-  s2: Block | null; s2Lin: number; s2Tlb: number;
+  s1: Block | null = null; s1Lin = 0; s1Tlb = 0;
+  valid = true;
+  /** Decode mode (the low two bits of the table slot): 1 = 32-bit code, 2 = protected mode. */
+  readonly mode: number = 0;
+  s2: Block | null = null; s2Lin = 0; s2Tlb = 0;
+  /** Every region whose code includes this block (all die when it is invalidated). */
+  inRegions: Region[] | null = null;
+  /**
+   * In a region being compiled in the background: the blocks of a loop reach the compile threshold
+   * in the same iteration, and each would otherwise root a region of the same blocks.
+   */
+  pending = false;
+  /**
+   * Times a region could not run this block because its page was mapped at another linear address
+   * than the region was compiled for (one physical page at several addresses: the vDSO, which Linux
+   * maps at a random address in every process). Each time it waits twice as long to compile again.
+   */
+  aliasMisses = 0;
+
+  // Initialized as what they hold (a field first holding undefined would be tagged for good).
+  readonly key: number = 0;
+  /** Decoded for 32-bit code (CS.D). */
+  readonly code32: boolean = false;
+  /** The physical pages its bytes are on. */
+  readonly pages: number[];
+
+  constructor(insns: Insn[], key: number, code32: boolean, pages: number[]) {
+    this.insns = insns; this.mode = Math.floor(key / 4096) & 3; this.key = key; this.code32 = code32; this.pages = pages;
+  }
 }
 
 // ---------------------------------------------------------------- effective addresses
@@ -149,9 +161,11 @@ class Decoder {
 const D = new Decoder();
 
 export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): Block {
-  if (ONE_BYTE[0] === undefinedOpcode) fillTables();
+  if (ONE_BYTE[0] === undefinedOpcode) { fillTables(); primeBlockFields(); }
   D.cpu = cpu; D.lin = lin; D.pos = 0; D.startEip = cpu.eip; D.csLimit = cpu.segLimit[Seg.CS]!;
-  D.pages = [phys >>> 12]; D.lastPage = lin >>> 12;
+  // Not an array literal: its allocation site would let V8 switch these long-lived arrays to old-
+  // space allocation mid-boot, throwing away the optimized decoder each time (twice a boot).
+  D.pages = Array.of(phys >>> 12); D.lastPage = lin >>> 12;
   const insns: Insn[] = [];
   const startPage = lin >>> 12;
   for (;;) {
@@ -174,16 +188,27 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     if (ends || insns.length >= MAX_BLOCK) break;
     if (((lin + D.pos) | 0) >>> 12 !== startPage) break;
   }
-  // Field order is layout: what the dispatcher reads on every run comes first.
-  const block: Block = {
-    // An exact-size copy: the decoded blocks live for good, and a pushed-to array keeps room for
-    // 16 (~90 bytes more per block, ~2.5 MiB over a boot, all of it copied by the young GC).
-    insns: insns.slice(), region: null, hits: 0, s1: null, s1Lin: 0, s1Tlb: 0, valid: true, mode: Math.floor(key / 4096) & 3,
-    s2: null, s2Lin: 0, s2Tlb: 0, key, code32: cpu.code32, pages: D.pages, inRegions: null, pending: false, aliasMisses: 0,
-  };
+  // An exact-size copy: the decoded blocks live for good, and a pushed-to array keeps room for
+  // 16 (~90 bytes more per block, ~2.5 MiB over a boot, all of it copied by the young GC).
+  const block = new Block(insns.slice(), key, cpu.code32, D.pages);
   cpu.addBlock(block);
   if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);
   return block;
+}
+
+/**
+ * V8 takes an object field that nothing has written since its initializer for a constant, and
+ * throws away the optimized code that relied on it when one is first written. A block's `region`
+ * is first written when a region attaches and `valid` when code is first overwritten, both after
+ * the interpreter loop is optimized: each cost a recompile of it (~50 ms of compile jobs each, in
+ * the first 0.3 s of a boot). Writing every field that changes later once, on a block nothing
+ * uses, before anything is optimized, makes them variables from the start.
+ */
+function primeBlockFields(): void {
+  const b = new Block([], 0, true, []);
+  b.region = { fn: () => -1, blocks: [], calls: 0 }; b.inRegions = [];
+  b.valid = false; b.pending = true; b.hits = 1; b.aliasMisses = 1;
+  b.s1 = b; b.s1Lin = 1; b.s1Tlb = 1; b.s2 = b; b.s2Lin = 1; b.s2Tlb = 1;
 }
 
 /** LOCK is only valid on these read-modify-write forms, and only with a memory destination. */
