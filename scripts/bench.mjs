@@ -249,10 +249,10 @@ const lpad = (s, n) => String(s).padStart(n);
  * Starts `cmd` and resolves with the wall time from spawning it to the ready line on its stdout;
  * with `result`, also waits for the worker's result line. The process is killed either way.
  */
-function timeToReady(cmd, args, { result = false, timeoutMs = 300_000 } = {}) {
+function timeToReady(cmd, args, { result = false, env = process.env, timeoutMs = 300_000 } = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     let out = '', err = '', ms = null, extra = {}, rss = null;
     const timer = setTimeout(() => { err += `\nno ready line within ${timeoutMs / 1000} s`; child.kill('SIGKILL'); }, timeoutMs);
     child.stdout.setEncoding('latin1').on('data', (d) => {
@@ -279,14 +279,18 @@ function residentMiB(pid) {
 /** How each engine is started to boot the guest; null with a reason when it is not installed. */
 function bootCommand(engine, guest) {
   const self = fileURLToPath(import.meta.url);
-  if (engine === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs')] };
+  // ts86 as its `ts86` command starts (the launcher's #! line); the v86 harness makes no TLS
+  // connection either, so neither process parses a NODE_EXTRA_CA_CERTS bundle at start.
+  if (engine === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86.mjs'), args: [] };
   const unavailable = peerUnavailable(engine === 'qemu' ? 'qemu' : 'v86');
   if (unavailable) return { unavailable };
   if (engine === 'qemu') {
     return { cmd: 'qemu-system-i386', args: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0', '-nographic', '-m', '128', '-no-reboot'] };
   }
   // v86 has no PVH loader: it boots the same kernel as a bzImage through SeaBIOS.
-  return { cmd: process.execPath, args: [self, '--boot-worker', engine, guest.bzImage, guest.initrd], result: true };
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { cmd: process.execPath, args: [self, '--boot-worker', engine, guest.bzImage, guest.initrd], result: true, env };
 }
 
 async function bootSection() {
@@ -300,7 +304,7 @@ async function bootSection() {
     const results = [];
     for (let i = 0; i < bootRuns; i++) {
       process.stderr.write(`  booting the guest on ${e} (${i + 1}/${bootRuns})...\n`);
-      const r = await timeToReady(c.cmd, c.args, { result: c.result });
+      const r = await timeToReady(c.cmd, c.args, { result: c.result, env: c.env });
       if (r.error) { cells[e] = { error: r.error }; break; }
       results.push(r);
     }
