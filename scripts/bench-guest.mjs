@@ -44,7 +44,7 @@ export function peerUnavailable(kind) {
 function command(engine, guest) {
   const e = GUEST_ENGINES[engine];
   if (!e) return { unavailable: `unknown engine ${engine}` };
-  if (e.kind === 'ts86') return { cmd: process.execPath, args: [join(ROOT, 'host', 'bin', 'ts86.mjs'), ...e.args] };
+  if (e.kind === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86'), args: e.args };
   const unavailable = peerUnavailable(e.kind);
   if (unavailable) return { unavailable };
   if (e.kind === 'qemu') {

@@ -279,9 +279,9 @@ function residentMiB(pid) {
 /** How each engine is started to boot the guest; null with a reason when it is not installed. */
 function bootCommand(engine, guest) {
   const self = fileURLToPath(import.meta.url);
-  // ts86 as its `ts86` command starts (the launcher's #! line); the v86 harness makes no TLS
-  // connection either, so neither process parses a NODE_EXTRA_CA_CERTS bundle at start.
-  if (engine === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86.mjs'), args: [] };
+  // ts86 as its `ts86` command starts it (host/bin/ts86). The v86 harness makes no TLS connection
+  // either, so it too starts without parsing a NODE_EXTRA_CA_CERTS bundle.
+  if (engine === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86'), args: [] };
   const unavailable = peerUnavailable(engine === 'qemu' ? 'qemu' : 'v86');
   if (unavailable) return { unavailable };
   if (engine === 'qemu') {
@@ -365,7 +365,7 @@ async function browserBoot(runs) {
   if (!existsSync('/usr/bin/chromium')) return { error: 'not available (Debian package chromium)' };
   let chromium;
   try { ({ chromium } = await import('playwright-core')); } catch (e) { return { error: `not available (npm package playwright-core: ${e.message})` }; }
-  const serve = spawn(process.execPath, [join(ROOT, 'host', 'bin', 'ts86.mjs'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const serve = spawn(join(ROOT, 'host', 'bin', 'ts86'), ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let browser = null;
   try {
     const url = await new Promise((resolve, reject) => {

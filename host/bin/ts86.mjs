@@ -1,8 +1,6 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
+#!/usr/bin/env node
 // Runs the bundled CLI (dist/), building it first when it is missing or older than the sources.
-// Node 20 reads and parses the NODE_EXTRA_CA_CERTS bundle at process start, before any script runs
-// (~100 ms on a machine whose bundle holds the system's ~140 roots); ts86 makes no TLS connection,
-// so the `ts86` command starts node without it.
+// The `ts86` command (host/bin/ts86) starts node on this file with its process settings.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(HERE, '..', '..');
 export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'ts86', 'baremetal');
-const TS86 = join(ROOT, 'host', 'bin', 'ts86.mjs');
+const TS86 = join(ROOT, 'host', 'bin', 'ts86');
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -59,9 +59,9 @@ function spawn(cmd: string, args: string[], timeoutMs: number): ProcResult {
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
-/** `ts86 ARGS` as a user runs it (host/bin/ts86.mjs, which rebuilds the bundle when stale). */
+/** `ts86 ARGS` as a user runs it (host/bin/ts86, whose ts86.mjs rebuilds the bundle when stale). */
 export function ts86(args: string[]): ProcResult {
-  return spawn(process.execPath, [TS86, ...args], 120_000);
+  return spawn(TS86, args, 120_000);
 }
 
 export const qemuAvailable = (): boolean => spawnSync('qemu-system-i386', ['--version'], { stdio: 'ignore' }).status === 0;

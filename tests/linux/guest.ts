@@ -12,7 +12,7 @@ import { Machine, type MachineOptions } from '../../host/machine.js';
 import { RunSession } from '../../host/main.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'host', 'bin', 'ts86.mjs');
+export const CLI = join(ROOT, 'host', 'bin', 'ts86');
 
 let guest: Promise<GuestPaths> | null = null;
 /** The default guest's files; the first call builds it if the cache lacks it (about 5 minutes). */
@@ -83,10 +83,10 @@ export async function bootAndRun(command: string, opts: { cmdline?: string; budg
 
 export interface CliResult { status: number | null; signal: string | null; stdout: string; stderr: string }
 
-/** Runs `node host/bin/ts86.mjs ARGS`; killed after `wallSeconds` so a hang fails the test. */
+/** Runs `ts86 ARGS` (host/bin/ts86); killed after `wallSeconds` so a hang fails the test. */
 export function runCli(args: string[], wallSeconds = 180): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CLI, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.setEncoding('latin1').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });

@@ -220,7 +220,7 @@ test('the CLI, data path in its worker: wget from the host with --pcap (read bac
 });
 
 test('ts86 switch --nat as its own process: a CLI guest on it pings the gateway; Ctrl-C stops the switch cleanly', async () => {
-  const sw = spawn(process.execPath, [CLI, 'switch', '--port', '0', '--nat'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const sw = spawn(CLI, ['switch', '--port', '0', '--nat'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   sw.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
   const end = Date.now() + 60_000;
