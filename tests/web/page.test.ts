@@ -30,7 +30,7 @@ let page: Page;
 /** `ts86 serve --port 0` as a user starts it; resolves with the URL it prints. */
 function startServe(): Promise<string> {
   return new Promise((resolve, reject) => {
-    serve = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    serve = spawn(CLI, ['serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     serve.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
@@ -237,7 +237,7 @@ test('failures: a bad or unreachable network, image not found, not a kernel, a g
 /** `ts86 switch --port 0`; resolves with the child and the ws:// URL it listens on. */
 function startSwitch(): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'switch', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(CLI, ['switch', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       err += d;
