@@ -13,6 +13,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { READY_LINE } from './ready-line.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The `ts86` command: every ts86 run of the bench starts as users start it. */
+export const TS86_COMMAND = join(ROOT, 'host', 'bin', 'ts86');
 const SELF = fileURLToPath(import.meta.url);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
@@ -44,7 +46,7 @@ export function peerUnavailable(kind) {
 function command(engine, guest) {
   const e = GUEST_ENGINES[engine];
   if (!e) return { unavailable: `unknown engine ${engine}` };
-  if (e.kind === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86'), args: e.args };
+  if (e.kind === 'ts86') return { cmd: TS86_COMMAND, args: e.args };
   const unavailable = peerUnavailable(e.kind);
   if (unavailable) return { unavailable };
   if (e.kind === 'qemu') {

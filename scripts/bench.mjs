@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { READY_LINE, readyWatcher } from './ready-line.mjs';
 import { ensurePackages } from './deps.mjs';
-import { GUEST_ENGINES, peerUnavailable, pingSection, startV86, workloadSection } from './bench-guest.mjs';
+import { GUEST_ENGINES, TS86_COMMAND, peerUnavailable, pingSection, startV86, workloadSection } from './bench-guest.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'ts86', 'bench');
@@ -279,9 +279,9 @@ function residentMiB(pid) {
 /** How each engine is started to boot the guest; null with a reason when it is not installed. */
 function bootCommand(engine, guest) {
   const self = fileURLToPath(import.meta.url);
-  // ts86 as its `ts86` command starts it (host/bin/ts86). The v86 harness makes no TLS connection
-  // either, so it too starts without parsing a NODE_EXTRA_CA_CERTS bundle.
-  if (engine === 'ts86') return { cmd: join(ROOT, 'host', 'bin', 'ts86'), args: [] };
+  // ts86 as its `ts86` command starts it. The v86 harness makes no TLS connection either, so it
+  // too starts without parsing a NODE_EXTRA_CA_CERTS bundle (as host/bin/ts86 does).
+  if (engine === 'ts86') return { cmd: TS86_COMMAND, args: [] };
   const unavailable = peerUnavailable(engine === 'qemu' ? 'qemu' : 'v86');
   if (unavailable) return { unavailable };
   if (engine === 'qemu') {
@@ -372,7 +372,7 @@ async function browserBoot(runs) {
   if (!existsSync('/usr/bin/chromium')) return { error: 'not available (Debian package chromium)' };
   let chromium;
   try { ({ chromium } = await import('playwright-core')); } catch (e) { return { error: `not available (npm package playwright-core: ${e.message})` }; }
-  const serve = spawn(join(ROOT, 'host', 'bin', 'ts86'), ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const serve = spawn(TS86_COMMAND, ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let browser = null;
   try {
     const url = await new Promise((resolve, reject) => {
