@@ -93,6 +93,22 @@ export class PhysicalMemory {
     this.pageRegion.fill(0, first, end);
   }
 
+  /**
+   * The runs [from, to) of unmapped pages in pages first..end-1. Searched with the typed array's
+   * own indexOf per page kind: a page-by-page loop over the 256 k pages of the PCI window took ~5
+   * ms of every start, run before the engine has optimized anything.
+   */
+  unmappedRuns(first: number, end: number): [number, number][] {
+    const kind = this.pageKind, runs: [number, number][] = [];
+    const next = (k: number, from: number) => { const i = kind.indexOf(k, from); return i < 0 || i > end ? end : i; };
+    for (let p = next(PageKind.Unmapped, first); p < end;) {
+      const q = Math.min(next(PageKind.Ram, p), next(PageKind.Rom, p), next(PageKind.Mmio, p));
+      runs.push([p, q]);
+      p = next(PageKind.Unmapped, q);
+    }
+    return runs;
+  }
+
   private mapRegion(base: number, length: number, handler: MmioHandler, name: string, kind: PageKind): void {
     if (base % 4096 !== 0 || length <= 0 || base + length > 0x100000000) throw new RangeError(`${name}: bad region 0x${base.toString(16)}+0x${length.toString(16)}`);
     const idx = this.regions.length;

@@ -51,6 +51,32 @@ class TestDevice extends PciFunction {
   override msixChanged(v: number | null): void { this.msixEvents.push(v); }
 }
 
+test('the memory window claims only pages nothing else decodes', () => {
+  const mem = new PhysicalMemory(0x400000);
+  const seen: string[] = [];
+  const dev = (name: string) => ({ read: () => { seen.push(name); return 0x12345678; }, write: () => {} });
+  // Chipset MMIO and a ROM inside the window, one at its very start and one touching its end.
+  mem.mapMmio(0xc0000000, 0x2000, dev('first'), 'first');
+  mem.mapMmio(0xd0003000, 0x1000, dev('middle'), 'middle');
+  mem.mapRom(0xfebff000, new Uint8Array(0x1000).fill(0xab), 'last');
+  const naive: [number, number][] = [];
+  for (let p = 0xc0000; p < 0xfec00; p++) {
+    if (mem.pageKind[p] !== 0) continue;
+    if (naive.length && naive[naive.length - 1]![1] === p) naive[naive.length - 1]![1] = p + 1; else naive.push([p, p + 1]);
+  }
+  assert.equal(mem.unmappedRuns(0xc0000, 0xfec00), naive);
+  new PciBus({ io: new IoBus(), mem, setIntx: () => {}, sendMsi: () => {} });
+  assert.is(mem.read(0xc0001ffc, 4), 0x12345678);
+  assert.is(mem.read(0xd0003000, 4), 0x12345678);
+  assert.equal(seen, ['first', 'middle']);
+  assert.is(mem.read(0xfebffffc, 4), 0xabababab, 'the ROM still decodes');
+  // Unclaimed window pages read as all ones through the window, not as unmapped memory.
+  for (const a of [0xc0002000, 0xd0002ffc, 0xd0004000, 0xfebfeffc]) {
+    assert.is(mem.pageKind[a >>> 12], 3, `0x${a.toString(16)} is in the window`);
+    assert.is(mem.read(a, 4), 0xffffffff);
+  }
+});
+
 test('mechanism #1: CONFIG_ADDRESS is a dword register; disabled or absent targets read all ones', () => {
   const { io, cfgRead } = setup();
   io.write(CF8, 4, 0x80001234);
