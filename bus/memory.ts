@@ -99,8 +99,9 @@ export class PhysicalMemory {
    * ms of every start, run before the engine has optimized anything.
    */
   unmappedRuns(first: number, end: number): [number, number][] {
-    const kind = this.pageKind, runs: [number, number][] = [];
-    const next = (k: number, from: number) => { const i = kind.indexOf(k, from); return i < 0 || i > end ? end : i; };
+    // A view ending at `end`, so no search runs past it.
+    const kind = this.pageKind.subarray(0, end), runs: [number, number][] = [];
+    const next = (k: number, from: number) => { const i = kind.indexOf(k, from); return i < 0 ? end : i; };
     for (let p = next(PageKind.Unmapped, first); p < end;) {
       const q = Math.min(next(PageKind.Ram, p), next(PageKind.Rom, p), next(PageKind.Mmio, p));
       runs.push([p, q]);
