@@ -63,10 +63,15 @@ export async function main(argv: string[]): Promise<number> {
   try { o = parseArgs(argv); } catch (e) { return usage(e); }
   if (o === 'help') { console.log(HELP); return 0; }
   const out = process.stdout;
+  // A reader that goes away (`ts86 | head`) or output that cannot be written (a full disk) ends the
+  // run through the shutdown below, which closes the pcap and the worker, instead of an unhandled
+  // stream error with a stack trace.
+  let outputError: NodeJS.ErrnoException | null = null;
+  out.on('error', (e: NodeJS.ErrnoException) => { outputError ??= e; });
   let session: RunSession | null = null;
   // Guest output is written once per slice of the run loop (about 100 k instructions), not once per byte.
   let pending = '';
-  const flush = () => { if (pending) { out.write(pending, 'latin1'); pending = ''; } };
+  const flush = () => { if (pending && outputError === null) { out.write(pending, 'latin1'); pending = ''; } };
   let m: Machine;
   try {
     m = await machineFromOptions(o, {
@@ -114,6 +119,12 @@ export async function main(argv: string[]): Promise<number> {
       for (;;) {
         if (quit) return resolve(0);
         if (dataPathFailure !== null) return resolve(usage(dataPathFailure));
+        if (outputError !== null) {
+          // 141: what a shell reports for a program that SIGPIPE ended.
+          if (outputError.code === 'EPIPE') return resolve(141);
+          process.stderr.write(`ts86: cannot write the guest's output: ${outputError.message}\n`);
+          return resolve(1);
+        }
         const r = machine.runSlice(100_000);
         flush();
         if (session?.done) { out.write(session.output); return resolve(session.status); }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(HERE, '..', '..');
 export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'ts86', 'baremetal');
-const TS86 = join(ROOT, 'host', 'bin', 'ts86');
+export const TS86 = join(ROOT, 'host', 'bin', 'ts86');
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
