@@ -301,24 +301,31 @@ function bootCommand(engine, guest) {
 }
 
 async function bootSection() {
-  const bootRuns = Number(arg('boot-runs', '3'));
+  const bootRuns = Number(arg('boot-runs', '5'));
   const { ensureGuest } = await import(pathToFileURL(join(ROOT, 'scripts', 'build-guest.mjs')).href);
   const guest = await ensureGuest({ quiet: false });
-  const cells = {};
+  const cells = {}, commands = new Map(), results = new Map();
   for (const e of engines) {
     const c = bootCommand(e, guest);
-    if (c.unavailable) { cells[e] = { note: 'not available', why: c.unavailable }; continue; }
-    const results = [];
-    for (let i = 0; i < bootRuns; i++) {
+    if (c.unavailable) cells[e] = { note: 'not available', why: c.unavailable };
+    else { commands.set(e, c); results.set(e, []); }
+  }
+  // The engines take turns, one boot each per round: a change in this shared machine's load during
+  // the section then falls on every engine alike, not on whichever was booting at the time.
+  for (let i = 0; i < bootRuns; i++) {
+    for (const [e, c] of commands) {
+      if (cells[e]) continue;
       process.stderr.write(`  booting the guest on ${e} (${i + 1}/${bootRuns})...\n`);
       const r = await timeToReady(c.cmd, c.args, { result: c.result, env: c.env });
-      if (r.error) { cells[e] = { error: r.error }; break; }
-      results.push(r);
+      if (r.error) cells[e] = { error: r.error };
+      else results.get(e).push(r);
     }
+  }
+  for (const [e, rs] of results) {
     if (cells[e]) continue;
-    const ms = results.map((r) => r.ms);
-    const rss = results.map((r) => r.rss).filter((x) => x !== null);
-    cells[e] = { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms), counted: results[0].instructions, rss: rss.length ? median(rss) : undefined };
+    const ms = rs.map((r) => r.ms);
+    const rss = rs.map((r) => r.rss).filter((x) => x !== null);
+    cells[e] = { ms: median(ms), min: Math.min(...ms), max: Math.max(...ms), counted: rs[0].instructions, rss: rss.length ? median(rss) : undefined };
   }
   if (engines.includes('ts86') && !cells.ts86.error) {
     cells.ts86.counts = {};
