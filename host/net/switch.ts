@@ -55,7 +55,7 @@ export class EthernetSwitch {
     const { WebSocketServer } = await import('ws');
     return new Promise((resolve, reject) => {
       const server = new WebSocketServer({ host: o.host ?? '127.0.0.1', port: o.port, maxPayload: 64 * 1024 });
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`ts86 switch: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port}: ${e.code ?? e.message}`)));
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`switch: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port}: ${e.code ?? e.message}`)));
       server.once('listening', () => {
         const sw = new EthernetSwitch(server, log);
         server.on('error', (e) => log(`ts86 switch: ${e.message}`));
