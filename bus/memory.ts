@@ -103,6 +103,7 @@ export class PhysicalMemory {
     const kind = this.pageKind.subarray(0, end), runs: [number, number][] = [];
     const next = (k: number, from: number) => { const i = kind.indexOf(k, from); return i < 0 ? end : i; };
     for (let p = next(PageKind.Unmapped, first); p < end;) {
+      // A run ends at the first page of any other kind (a new PageKind must be added here too).
       const q = Math.min(next(PageKind.Ram, p), next(PageKind.Rom, p), next(PageKind.Mmio, p));
       runs.push([p, q]);
       p = next(PageKind.Unmapped, q);

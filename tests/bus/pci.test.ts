@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IoBus } from '../../bus/io.js';
-import { PhysicalMemory } from '../../bus/memory.js';
+import { PageKind, PhysicalMemory } from '../../bus/memory.js';
 import { HostBridge, PciBus, PciFunction, type BarHandler } from '../../bus/pci/index.js';
 
 const CF8 = 0xcf8, CFC = 0xcfc;
@@ -61,7 +61,7 @@ test('the memory window claims only pages nothing else decodes', () => {
   mem.mapRom(0xfebff000, new Uint8Array(0x1000).fill(0xab), 'last');
   const naive: [number, number][] = [];
   for (let p = 0xc0000; p < 0xfec00; p++) {
-    if (mem.pageKind[p] !== 0) continue;
+    if (mem.pageKind[p] !== PageKind.Unmapped) continue;
     if (naive.length && naive[naive.length - 1]![1] === p) naive[naive.length - 1]![1] = p + 1; else naive.push([p, p + 1]);
   }
   assert.equal(mem.unmappedRuns(0xc0000, 0xfec00), naive);
@@ -72,7 +72,7 @@ test('the memory window claims only pages nothing else decodes', () => {
   assert.is(mem.read(0xfebffffc, 4), 0xabababab, 'the ROM still decodes');
   // Unclaimed window pages read as all ones through the window, not as unmapped memory.
   for (const a of [0xc0002000, 0xd0002ffc, 0xd0004000, 0xfebfeffc]) {
-    assert.is(mem.pageKind[a >>> 12], 3, `0x${a.toString(16)} is in the window`);
+    assert.is(mem.pageKind[a >>> 12], PageKind.Mmio, `0x${a.toString(16)} is in the window`);
     assert.is(mem.read(a, 4), 0xffffffff);
   }
 });
