@@ -151,7 +151,9 @@ export class SharedEventChannel implements EventChannel {
 }
 
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-const atomicsWaitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }).waitAsync;
+type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult;
+/** Looked up when first needed: V8 has no Atomics while it builds the CLI's startup snapshot. */
+const atomicsWaitAsync = (): WaitAsync | undefined => (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
 /**
  * Wait for any of a set of channels (epoll-like). Readiness only: the caller reads the channels.
@@ -233,8 +235,9 @@ export class WaitSet {
           if (done) return;
           const seq = Atomics.load(space.words, SEQ);
           if (this.pending) { finish(true, false); return; }
-          if (!atomicsWaitAsync) { setTimeout(park, 1); return; } // engines without waitAsync: poll
-          const r = atomicsWaitAsync(space.words, SEQ, seq, Math.max(0, deadline - performance.now()));
+          const waitAsync = atomicsWaitAsync();
+          if (!waitAsync) { setTimeout(park, 1); return; } // engines without waitAsync: poll
+          const r = waitAsync.call(Atomics, space.words, SEQ, seq, Math.max(0, deadline - performance.now()));
           if (!r.async) { if (r.value === 'timed-out') return; continue; }
           parked = true;
           void r.value.then(() => { parked = false; park(); });

@@ -3,7 +3,8 @@
  * places them. The bundled CLI finds the worker bundle next to itself; under tsx (tests) the
  * TypeScript entry is loaded with tsx's hooks registered in the worker.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { builtin } from './builtin.js';
 import type { RemoteDataPath } from '../devices/virtio-net/index.js';
 import type { NetOptions } from './net/index.js';
 
@@ -13,9 +14,12 @@ export interface DataPathWorker {
   ready: Promise<void>;
 }
 
+const workerThreads = builtin<typeof import('node:worker_threads')>('node:worker_threads');
+
 export function startVirtioNetWorker(remote: RemoteDataPath, net: NetOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): DataPathWorker {
   const bundled = import.meta.url.endsWith('.mjs');
   const entry = new URL(bundled ? './virtio-net-worker.mjs' : './virtio-net-worker.ts', import.meta.url);
+  const { Worker } = workerThreads();
   const w = bundled
     ? new Worker(entry, { workerData: { path: remote, net } })
     : new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: { path: remote, net } });

@@ -24,7 +24,7 @@ const FRAGMENT = join(HERE, 'guest', 'ts86.config');
 const INIT = join(HERE, 'guest', 'init.c');
 const PATCH_DIR = join(HERE, 'guest', 'patches');
 /** Kernel patches, applied in name order with `patch -p1` to a source tree of their own. */
-const PATCHES = readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => join(PATCH_DIR, f));
+const patches = () => readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => join(PATCH_DIR, f));
 const KERNEL_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
 const KERNEL_PKG = 'linux-source-6.1';
 const BUSYBOX_PKG = 'busybox-static:i386';
@@ -76,7 +76,7 @@ function aptInstall(pkgs, log) {
 /** Hash of every input that changes the output; null when a needed package is not installed. */
 function inputKey() {
   const h = createHash('sha256');
-  for (const f of [SCRIPT, FRAGMENT, INIT, ...PATCHES]) h.update(readFileSync(f)).update('\0');
+  for (const f of [SCRIPT, FRAGMENT, INIT, ...patches()]) h.update(readFileSync(f)).update('\0');
   const tools = toolVersions();
   if (tools === null) return null;
   return h.update(tools).digest('hex').slice(0, 16);
@@ -230,7 +230,7 @@ function cmd(file, args, logFile, { cwd, env, progress = null } = {}) {
  */
 async function unpackSource(logFile) {
   const h = createHash('sha256');
-  for (const f of PATCHES) h.update(readFileSync(f)).update('\0');
+  for (const f of patches()) h.update(readFileSync(f)).update('\0');
   const key = `${pkgVersion(KERNEL_PKG)}-${h.digest('hex').slice(0, 12)}`;
   const base = join(cacheRoot(), 'src', `${KERNEL_PKG}_${key}`);
   const tree = join(base, KERNEL_PKG);
@@ -239,7 +239,7 @@ async function unpackSource(logFile) {
   mkdirSync(base, { recursive: true });
   await cmd('tar', ['-xf', KERNEL_TARBALL, '-C', base], logFile);
   if (!existsSync(join(tree, 'Makefile'))) throw new Error(`ts86 guest: ${KERNEL_TARBALL} did not unpack to ${tree}`);
-  for (const p of PATCHES) await cmd('patch', ['-p1', '--forward', '--batch', '-i', p], logFile, { cwd: tree });
+  for (const p of patches()) await cmd('patch', ['-p1', '--forward', '--batch', '-i', p], logFile, { cwd: tree });
   writeFileSync(join(base, 'unpacked'), '');
   return { tree, key };
 }

@@ -1,32 +1,21 @@
 // Bundles with esbuild, each only when a source is newer than its output: the CLI into
-// dist/ts86.mjs (with its device-model worker, dist/virtio-net-worker.mjs) (`buildIfStale`, run by host/bin/ts86.mjs) and the browser page (host/web/: the
-// page, its CPU worker and styles) into dist/web/ (`buildWebIfStale`, run by `ts86 serve`).
-import { statSync, readdirSync, readFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// dist/ts86.mjs (with its device-model worker, dist/virtio-net-worker.mjs) and into a V8 startup
+// snapshot, dist/ts86.blob (`buildIfStale`, run by host/bin/ts86.mjs), and the browser page
+// (host/web/: the page, its CPU worker and styles) into dist/web/ (`buildWebIfStale`, run by
+// `ts86 serve`).
+import { spawnSync } from 'node:child_process';
+import { statSync, readFileSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { join, dirname, relative, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stale } from './build-stale.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, 'dist', 'ts86.mjs');
+const BLOB = join(root, 'dist', 'ts86.blob');
+/** The node that built the blob: V8 refuses a snapshot from any other build of node. */
+const BLOB_NODE = `${BLOB}.node`;
 const WEB_SRC = join(root, 'host', 'web');
 const WEB_DIR = join(root, 'dist', 'web');
-const SOURCES = ['cpu', 'bus', 'irqchip', 'devices', 'firmware', 'channels', 'host'];
-
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : /\.(ts|html|css)$/.test(e.name) ? statSync(p).mtimeMs : 0);
-  }
-  return t;
-}
-
-/** True when `output` is missing or older than any source. */
-function stale(output) {
-  let outTime = 0;
-  try { outTime = statSync(output).mtimeMs; } catch { /* not built yet */ }
-  const srcTime = Math.max(...SOURCES.map((d) => newest(join(root, d))), statSync(join(root, 'scripts', 'build-guest.mjs')).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
-  return outTime < srcTime;
-}
 
 /** Write then rename, so a ts86 (or a browser) reading at the same moment never sees a half-written file. */
 function writeAtomically(path, contents) {
@@ -36,30 +25,114 @@ function writeAtomically(path, contents) {
   renameSync(tmp, path);
 }
 
+/** Size and modification time of the node running this script, as `stat -Lc '%s %Y'` prints them for the launcher. */
+function nodeIdentity() {
+  const st = statSync(process.execPath);
+  return `${st.size} ${Math.floor(st.mtimeMs / 1000)}`;
+}
+
+function readOr(path, fallback) {
+  try { return readFileSync(path, 'utf8').trim(); } catch { return fallback; }
+}
+
 export async function buildIfStale() {
-  if (!stale(out)) return;
+  const bundles = stale(out);
+  // The sidecar names the node on its first line ('none' after it: the snapshot failed to build,
+  // not retried), the tree the snapshot's paths point into on its second.
+  const [builtBy = '', builtIn] = readOr(BLOB_NODE, '').split('\n');
+  const snapshot = bundles || stale(BLOB_NODE) || builtBy.split(' ').slice(0, 2).join(' ') !== nodeIdentity() || builtIn !== root;
+  if (!snapshot) return;
   const esbuild = await import('esbuild');
-  const bundle = (entry, outfile) => esbuild.build({
-    entryPoints: [join(root, 'host', entry)],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    // A linked map, not an inline one: V8 keeps a script's whole source text for the process's
-    // life, and an inline map would triple it (node reads the .map only under --enable-source-maps).
-    outfile, sourcemap: 'linked', logLevel: 'warning', write: false,
-    // The guest and page builders find their inputs next to themselves, so they stay separate
-    // modules (dist/ and host/ sit at the same depth).
-    external: ['ws', '../scripts/build-guest.mjs', '../scripts/build.mjs'],
-  });
-  /** Each bundle's map first, then the bundle. */
-  const emit = (result) => {
-    for (const f of result.outputFiles.filter((o) => o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
-    for (const f of result.outputFiles.filter((o) => !o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
-  };
-  // The device-model worker (host/device-model.ts loads it from beside the CLI bundle), then the
-  // CLI last: its time stamp says when both were built.
-  emit(await bundle('virtio-net-worker.ts', join(root, 'dist', 'virtio-net-worker.mjs')));
-  emit(await bundle('main.ts', out));
+  if (bundles) {
+    const bundle = (entry, outfile) => esbuild.build({
+      entryPoints: [join(root, 'host', entry)],
+      bundle: true, platform: 'node', format: 'esm', target: 'node20',
+      // A linked map, not an inline one: V8 keeps a script's whole source text for the process's
+      // life, and an inline map would triple it (node reads the .map only under --enable-source-maps).
+      outfile, sourcemap: 'linked', logLevel: 'warning', write: false,
+      // The guest and page builders find their inputs next to themselves, so they stay separate
+      // modules (dist/ and host/ sit at the same depth).
+      external: ['ws', '../scripts/build-guest.mjs', '../scripts/build.mjs'],
+    });
+    /** Each bundle's map first, then the bundle. */
+    const emit = (result) => {
+      for (const f of result.outputFiles.filter((o) => o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
+      for (const f of result.outputFiles.filter((o) => !o.path.endsWith('.map'))) writeAtomically(f.path, f.contents);
+    };
+    // The device-model worker (host/device-model.ts loads it from beside the CLI bundle), then the
+    // CLI: its time stamp says when both were built.
+    emit(await bundle('virtio-net-worker.ts', join(root, 'dist', 'virtio-net-worker.mjs')));
+    emit(await bundle('main.ts', out));
+  }
+  await buildSnapshot(esbuild);
   // The build service would otherwise stay up for the life of the CLI, holding its output buffer.
   await esbuild.stop();
+}
+
+/**
+ * esbuild plugin for the snapshot's CommonJS bundle. `import.meta.url` becomes what the module's
+ * URL is in the ES module build (dist/ts86.mjs for what that bundle holds, its own file for the
+ * scripts it leaves separate), so the device-model worker and the guest builder find their files
+ * as they do there. `ws` is loaded from node_modules when first used: a snapshot holds no module
+ * loaded from disk, and the bundle's own `require` reaches node's built-in modules only.
+ */
+const snapshotPlugin = {
+  name: 'ts86-snapshot',
+  setup(b) {
+    const scripts = join(root, 'scripts') + sep;
+    b.onLoad({ filter: /\.(ts|mjs)$/ }, (args) => {
+      if (relative(root, args.path).split(sep).includes('node_modules')) return undefined;
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const url = pathToFileURL(args.path.startsWith(scripts) ? args.path : out).href;
+      return { contents: text.replaceAll('import.meta.url', JSON.stringify(url)), loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
+    });
+    b.onResolve({ filter: /^ws$/ }, () => ({ path: 'ws', namespace: 'node-modules' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-modules' }, (args) => ({
+      contents: `module.exports = require('node:module').createRequire(${JSON.stringify(join(root, 'package.json'))})(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * The CLI as a V8 startup snapshot (dist/ts86.blob): node starts with the bundle's modules already
+ * evaluated (host/cli-snapshot.ts), instead of loading and compiling 650 KB of JavaScript through
+ * its ES module loader at every start. Only the node that built it can load it, so the node's
+ * identity is written beside it (dist/ts86.blob.node, with the tree the blob's paths point into),
+ * and host/bin/ts86 uses the blob only when the node it starts is that one. A snapshot that cannot
+ * be built is reported once, and ts86 starts without it.
+ */
+async function buildSnapshot(esbuild) {
+  const entry = join(root, 'dist', 'ts86-snapshot.cjs');
+  const id = nodeIdentity();
+  rmSync(BLOB_NODE, { force: true });
+  const result = await esbuild.build({
+    entryPoints: [join(root, 'host', 'cli-snapshot.ts')],
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: entry, logLevel: 'warning', write: false,
+    // Only `ts86 serve` loads the page builder, and serve does not start from the snapshot.
+    external: ['../scripts/build.mjs'],
+    plugins: [snapshotPlugin],
+  });
+  writeAtomically(entry, result.outputFiles[0].contents);
+  const tmp = `${BLOB}.${process.pid}.tmp`;
+  // Node options and V8 flags in the environment would be built into the blob, and a start
+  // without them would refuse it; the CA bundle is not needed to build it.
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_EXTRA_CA_CERTS;
+  const r = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', entry], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) {
+    rmSync(tmp, { force: true });
+    rmSync(BLOB, { force: true });
+    const why = (r.error?.message ?? r.stderr.split('\n').find((l) => /Error/.test(l)) ?? `status ${r.status}`).trim();
+    process.stderr.write(`ts86: the CLI's startup snapshot could not be built (${why}); ts86 starts without it\n`);
+    writeAtomically(BLOB_NODE, `${id} none\n${root}\n`);
+    return;
+  }
+  renameSync(tmp, BLOB);
+  // Last: its time stamp says when the snapshot was built, its text for which node.
+  writeAtomically(BLOB_NODE, `${id}\n${root}\n`);
 }
 
 /**

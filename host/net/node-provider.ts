@@ -1,8 +1,10 @@
 /** The user network's NetProvider on Node's sockets (net, dgram) and resolver (dns.lookup: getaddrinfo, /etc/hosts). */
 import { createServer, Socket } from 'node:net';
-import { createSocket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import { builtin } from '../builtin.js';
 import type { NetProvider, TcpEvents, TcpHandle, TcpListener, UdpHandle } from './provider.js';
+
+const dgram = builtin<typeof import('node:dgram')>('node:dgram');
+const dns = builtin<typeof import('node:dns/promises')>('node:dns/promises');
 
 function wrap(sock: Socket): TcpHandle {
   return {
@@ -52,7 +54,7 @@ export const nodeProvider: NetProvider = {
   },
 
   bindUdp(onMessage): UdpHandle {
-    const sock = createSocket('udp4');
+    const sock = dgram().createSocket('udp4');
     sock.on('message', (msg, rinfo) => onMessage(msg, rinfo.address, rinfo.port));
     sock.on('error', () => {}); // e.g. ICMP port unreachable surfacing as ECONNREFUSED: the guest times out as on a real network
     sock.bind(0);
@@ -63,7 +65,7 @@ export const nodeProvider: NetProvider = {
   },
 
   async lookup(name) {
-    const r = await lookup(name, { family: 4, all: true });
+    const r = await dns().lookup(name, { family: 4, all: true });
     return r.map((a) => a.address);
   },
 };
