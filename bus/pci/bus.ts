@@ -10,7 +10,7 @@
  * past 4 GiB, falls outside the window or collides with another decoder stays unmapped).
  */
 import type { AccessSize, IoBus, PortHandler } from '../io.js';
-import type { MmioHandler, PhysicalMemory } from '../memory.js';
+import { PageKind, type MmioHandler, type PhysicalMemory } from '../memory.js';
 import { GuestLog } from './guest-log.js';
 import { PCI_COMMAND, type BarHandler, type BarIoEventFd, type PciFunction } from './function.js';
 
@@ -71,7 +71,7 @@ export class PciBus {
     // The window claims only what nothing else decodes, so it never hides RAM or chipset MMIO.
     const win: MmioHandler = { read: (o, s) => this.windowRead(o, s), write: (o, s, v) => this.windowWrite(o, s, v) };
     const first = this.window.base >>> 12, end = first + (this.window.size >>> 12);
-    for (const [p, q] of this.mem.unmappedRuns(first, end)) this.mem.mapMmio(p * 4096, (q - p) * 4096, win, 'pci-mmio-window');
+    for (const [p, q] of this.mem.runsOf(PageKind.Unmapped, first, end)) this.mem.mapMmio(p * 4096, (q - p) * 4096, win, 'pci-mmio-window');
   }
 
   /** Attach `f` at 00:device.fn. */

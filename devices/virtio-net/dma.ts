@@ -42,11 +42,11 @@ export class DmaRam {
   }
 }
 
-/** Pages of guest RAM as a byte map (1 = RAM), from the memory map's page kinds. */
-export function ramPageMap(pageKind: Uint8Array, ramSize: number, ramKind: number, shared: boolean): Uint8Array {
+/** Pages of guest RAM as a byte map (1 = RAM), from the runs of RAM pages in the memory map. */
+export function ramPageMap(ramRuns: [number, number][], ramSize: number, shared: boolean): Uint8Array {
   const n = ramSize >>> 12;
   const out = new Uint8Array(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
-  for (let p = 0; p < n; p++) out[p] = pageKind[p] === ramKind ? 1 : 0;
+  for (const [p, q] of ramRuns) out.fill(1, p, Math.min(q, n));
   return out;
 }
 

@@ -78,7 +78,7 @@ export class VirtioNet {
       this.dirty = new SharedDirtyPages(o.mem.ramSize);
       const d = (x: SharedEventChannel) => x.descriptor;
       this.remote = {
-        ram: o.mem.ram.buffer, ramSize: o.mem.ramSize, ramPages: ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, true).buffer as SharedArrayBuffer,
+        ram: o.mem.ram.buffer, ramSize: o.mem.ramSize, ramPages: ramPageMap(o.mem.runsOf(PageKind.Ram, 0, o.mem.ramSize >>> 12), o.mem.ramSize, true).buffer as SharedArrayBuffer,
         dirty: this.dirty.buffer, block: this.block.buffer as SharedArrayBuffer,
         kick: c.kick.map(d), vectors: c.vectors.map(d), intx: d(c.intx), control: d(c.control), needsReset: d(c.needsReset),
       };
@@ -87,7 +87,7 @@ export class VirtioNet {
       const l = () => new LocalEventChannel();
       const c = { kick: [l(), l()], vectors: Array.from({ length: MSIX_VECTORS }, l), intx: l(), control: l(), needsReset: l() };
       channels = c;
-      const ram = new DmaRam(o.mem.ram, ramPageMap(o.mem.pageKind, o.mem.ramSize, PageKind.Ram, false), { written: (a, n) => o.mem.invalidateCode(a, n) });
+      const ram = new DmaRam(o.mem.ram, ramPageMap(o.mem.runsOf(PageKind.Ram, 0, o.mem.ramSize >>> 12), o.mem.ramSize, false), { written: (a, n) => o.mem.invalidateCode(a, n) });
       const dp = this.dataPath = new VirtioNetDataPath(ram, this.block, channels, o.backend, o.log);
       // In-thread: the data path runs synchronously inside the guest's kick or the control write.
       const run = () => { while (dp.poll()); };
