@@ -67,11 +67,15 @@ test('a moved tree, then a changed source: the CLI rebuilds the snapshot each ti
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     const blob = join(dir, 'dist', 'ts86.blob');
     const help = () => run(['--snapshot-blob', blob, '--', '--help'], dir);
-    // The copied snapshot's paths point into ROOT: rebuilt for the copy.
-    let r = help();
+    // The copied snapshot's paths point into ROOT: rebuilt for the copy, and the child's message
+    // and status come through.
+    let r = run(['--snapshot-blob', blob, '--', '--no-such-option'], dir);
+    assert.is(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^ts86: unknown option --no-such-option/);
+    assert.match(readFileSync(`${blob}.node`, 'utf8'), new RegExp(`\n${dir}\n$`), 'rebuilt for the copy');
+    r = help();
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, /^usage: ts86 \[options\]\n/);
-    assert.match(readFileSync(`${blob}.node`, 'utf8'), new RegExp(`\n${dir}\n$`), 'rebuilt for the copy');
     const cli = join(dir, 'host', 'cli.ts');
     writeFileSync(cli, readFileSync(cli, 'utf8').replace('usage: ts86 [options]', 'usage: ts86 [options] (changed)'));
     const before = statSync(blob).mtimeMs;
