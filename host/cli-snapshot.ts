@@ -16,12 +16,16 @@ import { main } from './main.js';
 // snapshot was built in, whose paths its modules hold.
 const builtIn = dirname(fileURLToPath(import.meta.url));
 
-/** The folder of the blob this process started from. */
-function startedFrom(): string {
-  const argv = process.execArgv;
-  const i = argv.findIndex((a) => a === '--snapshot-blob' || a.startsWith('--snapshot-blob='));
-  const blob = argv[i] === '--snapshot-blob' ? argv[i + 1]! : argv[i]!.slice('--snapshot-blob='.length);
-  return dirname(realpathSync(resolve(blob)));
+/** This process's node options, split into the blob it started from and the rest. */
+function nodeOptions(): { blob: string; others: string[] } {
+  const argv = process.execArgv, others: string[] = [];
+  let blob = '';
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--snapshot-blob') blob = argv[++i]!;
+    else if (argv[i]!.startsWith('--snapshot-blob=')) blob = argv[i]!.slice('--snapshot-blob='.length);
+    else others.push(argv[i]!);
+  }
+  return { blob, others };
 }
 
 /**
@@ -30,13 +34,8 @@ function startedFrom(): string {
  * a fresh bundle, in a child with the same node settings. This process only waits, passing on the
  * signals a terminal does not send to the whole process group.
  */
-function runRebuilt(dist: string, args: string[]): void {
-  const execArgv: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    if (process.execArgv[i] === '--snapshot-blob') i++;
-    else if (!process.execArgv[i]!.startsWith('--snapshot-blob=')) execArgv.push(process.execArgv[i]!);
-  }
-  const child = spawn(process.execPath, [...execArgv, join(dist, '..', 'host', 'bin', 'ts86.mjs'), ...args], { stdio: 'inherit' });
+function runRebuilt(dist: string, nodeArgs: string[], args: string[]): void {
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, '..', 'host', 'bin', 'ts86.mjs'), ...args], { stdio: 'inherit' });
   process.on('SIGINT', () => {}); // a terminal's Ctrl-C reaches the child itself
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
@@ -47,7 +46,8 @@ function runRebuilt(dist: string, args: string[]): void {
 startupSnapshot.setDeserializeMainFunction(() => {
   // No script path: the arguments start at argv[1].
   const args = process.argv.slice(1);
-  const dist = startedFrom();
-  if (dist !== builtIn || stale(join(dist, 'ts86.blob'))) { runRebuilt(dist, args); return; }
+  const { blob, others } = nodeOptions();
+  const dist = dirname(realpathSync(resolve(blob)));
+  if (dist !== builtIn || stale(join(dist, 'ts86.blob'))) { runRebuilt(dist, others, args); return; }
   void main(args).then((status) => { process.exitCode = status; });
 });

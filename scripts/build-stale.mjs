@@ -19,10 +19,14 @@ function newest(dir) {
   return t;
 }
 
-/** True when `output` is missing or older than any source. */
-export function stale(output) {
+/** The modification time of the newest source (a walk over every source file). */
+export function sourcesTime() {
+  return Math.max(...SOURCES.map((d) => newest(join(root, d))), ...SCRIPTS.map((f) => statSync(join(root, 'scripts', f)).mtimeMs));
+}
+
+/** True when `output` is missing or older than any source; `since` saves the walk for a caller checking several outputs. */
+export function stale(output, since = sourcesTime()) {
   let outTime = 0;
   try { outTime = statSync(output).mtimeMs; } catch { /* not built yet */ }
-  const srcTime = Math.max(...SOURCES.map((d) => newest(join(root, d))), ...SCRIPTS.map((f) => statSync(join(root, 'scripts', f)).mtimeMs));
-  return outTime < srcTime;
+  return outTime < since;
 }

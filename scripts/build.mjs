@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync, readFileSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { join, dirname, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { stale } from './build-stale.mjs';
+import { sourcesTime, stale } from './build-stale.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, 'dist', 'ts86.mjs');
@@ -36,11 +36,13 @@ function readOr(path, fallback) {
 }
 
 export async function buildIfStale() {
-  const bundles = stale(out);
+  // One walk over the sources for both outputs.
+  const since = sourcesTime();
+  const bundles = stale(out, since);
   // The sidecar names the node on its first line ('none' after it: the snapshot failed to build,
   // not retried), the tree the snapshot's paths point into on its second.
   const [builtBy = '', builtIn] = readOr(BLOB_NODE, '').split('\n');
-  const snapshot = bundles || stale(BLOB_NODE) || builtBy.split(' ').slice(0, 2).join(' ') !== nodeIdentity() || builtIn !== root;
+  const snapshot = bundles || stale(BLOB_NODE, since) || builtBy.split(' ').slice(0, 2).join(' ') !== nodeIdentity() || builtIn !== root;
   if (!snapshot) return;
   const esbuild = await import('esbuild');
   if (bundles) {
