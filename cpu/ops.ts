@@ -907,6 +907,11 @@ function setCount(c: CPU, i: Insn, n: number): void { if (i.a32) c.regs[Reg.ECX]
 const REP_CHUNK = 4096;
 /** Page-sized bulk steps per execution of REP MOVS/STOS (up to 256 KiB). */
 const REP_BULK_PAGES = 64;
+/**
+ * Bulk runs up to this many bytes are copied or filled in a loop: the kernel's memcpy and memset
+ * are mostly a few dwords, and the typed-array builtins' call costs more than that.
+ */
+const SMALL_RUN = 64;
 
 /** After a partial REP run: re-execute the same instruction. */
 function repeatInsn(c: CPU, i: Insn): void {
@@ -945,12 +950,17 @@ function repBulk(c: CPU, i: Insn, n: number, movs: boolean): number {
   if (movs) {
     // A forward byte copy onto an overlapping higher destination replicates a pattern; memmove would not.
     if (dp > sp && dp < sp + bytes) return 0;
-    ram.copyWithin(dp, sp, sp + bytes);
+    if (bytes > SMALL_RUN) ram.copyWithin(dp, sp, sp + bytes);
+    else for (let k = 0; k < bytes; k++) ram[dp + k] = ram[sp + k]!;
     c.regs[Reg.ESI] = (si + bytes) | 0;
   } else if (size === 1) {
-    ram.fill(c.r8[0]!, dp, dp + bytes);
+    const v = c.r8[0]!;
+    if (bytes > SMALL_RUN) ram.fill(v, dp, dp + bytes);
+    else for (let k = dp; k < dp + bytes; k++) ram[k] = v;
   } else if (size === 4 && (dp & 3) === 0) {
-    c.ram32.fill(c.regs[0]!, dp >>> 2, (dp + bytes) >>> 2);
+    const v = c.regs[0]!, ram32 = c.ram32, first = dp >>> 2, end = (dp + bytes) >>> 2;
+    if (bytes > SMALL_RUN) ram32.fill(v, first, end);
+    else for (let k = first; k < end; k++) ram32[k] = v;
   } else {
     const v = c.regs[0]!;
     for (let k = 0; k < bytes; k += size) {
