@@ -5,7 +5,9 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { builtin } from './builtin.js';
+import { SharedEventChannel, type EventChannel } from '../channels/index.js';
 import type { RemoteDataPath } from '../devices/virtio-net/index.js';
+import { TX_QUEUE } from '../devices/virtio-net/spec.js';
 import type { NetOptions } from './net/index.js';
 
 export interface DataPathWorker {
@@ -35,4 +37,34 @@ export function startVirtioNetWorker(remote: RemoteDataPath, net: NetOptions, lo
   // process up (until then the process waits for its answer).
   ready.then(() => w.unref(), () => {});
   return { worker: w, ready };
+}
+
+/**
+ * The virtio-net worker of a CLI run, started when it is first needed. The default user network
+ * holds nothing on the host until the guest sends, so its worker starts when the guest first halts
+ * (booted and waiting) or first notifies its transmit queue, whichever comes first; until then
+ * resets complete without it and the queues' notifications wait in their channels. A worker
+ * starting during the boot took ~50 ms of it: its start-up runs on the CPU that V8's optimizing
+ * compiler uses for the interpreter. Forwarded ports, a capture file and a switch connection are
+ * set up at once, as asked.
+ */
+export class VirtioNetWorkerStart {
+  worker: DataPathWorker | null = null;
+  private readonly txKick: EventChannel | null;
+
+  constructor(private readonly remote: RemoteDataPath, private readonly net: NetOptions, private readonly onFailure: (e: unknown) => void) {
+    const deferred = net.net === 'user' && net.hostfwd.length === 0 && net.pcap === undefined;
+    this.txKick = deferred ? SharedEventChannel.from(remote.kick[TX_QUEUE]!) : null;
+    if (!deferred) this.start();
+  }
+
+  /** After each run slice: starts a deferred worker once the guest halted or has frames to send. */
+  poll(idle: boolean): void {
+    if (this.worker === null && (idle || this.txKick!.pending)) this.start();
+  }
+
+  private start(): void {
+    this.worker = startVirtioNetWorker(this.remote, this.net);
+    this.worker.ready.catch(this.onFailure);
+  }
 }

@@ -1,7 +1,7 @@
 /** The `ts86` command: terminal console, `--run`, timeouts and exit statuses. */
 import { HELP, UsageError, machineFromOptions, parseArgs, type CliOptions } from './cli.js';
 import type { Machine } from './machine.js';
-import { startVirtioNetWorker } from './device-model.js';
+import { VirtioNetWorkerStart } from './device-model.js';
 
 /** The default guest's /init prints this before starting its shell. */
 export const READY_LINE = 'ts86-guest: ready';
@@ -82,11 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) { return usage(e); }
   const machine = m;
   const remote = machine.virtioNet?.remote;
-  const dataPath = remote ? startVirtioNetWorker(remote, o.net) : null;
-  // The guest starts while the worker loads (it first touches the card far into its boot); a
+  // The guest runs while the worker loads (or before it starts, see VirtioNetWorkerStart); a
   // network that cannot be set up (an unreachable switch) still ends the run with one line.
   let dataPathFailure: unknown = null;
-  dataPath?.ready.catch((e: unknown) => { dataPathFailure = e; });
+  const dataPath = remote ? new VirtioNetWorkerStart(remote, o.net, (e) => { dataPathFailure = e; }) : null;
   if (o.run !== undefined) session = new RunSession(o.run, (s) => machine.serialInput(new TextEncoder().encode(s)));
 
   const tty = process.stdin.isTTY && !session;
@@ -126,6 +125,7 @@ export async function main(argv: string[]): Promise<number> {
           return resolve(1);
         }
         const r = machine.runSlice(100_000);
+        dataPath?.poll(r === 'idle');
         flush();
         if (session?.done) { out.write(session.output); return resolve(session.status); }
         if (machine.exitStatus !== null || r === 'shutdown') {
@@ -159,11 +159,12 @@ export async function main(argv: string[]): Promise<number> {
   });
   restore();
   if (o.debugVirtio && machine.virtioNet) process.stderr.write(`ts86: virtio-net ${JSON.stringify(machine.virtioNet.stats())}\n`);
-  if (dataPath) {
+  const worker = dataPath?.worker;
+  if (worker) {
     // A worker terminated while it still loads may never report its exit (seen with short
     // bare-metal runs): let it finish starting first.
-    await dataPath.ready.catch(() => {});
-    await dataPath.worker.terminate();
+    await worker.ready.catch(() => {});
+    await worker.worker.terminate();
   }
   machine.opts.virtioNet?.backend?.close();
   return status;

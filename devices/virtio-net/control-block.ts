@@ -25,6 +25,12 @@ export const CB = {
   QUEUE: 8,
   QUEUE_STRIDE: 8,
   Q_ENABLE: 0, Q_SIZE: 1, Q_DESC: 2, Q_AVAIL: 3, Q_USED: 4, Q_CALL: 5,
+  /**
+   * Set by the data path when it starts. A worker may start after the driver's first resets (the
+   * host defers it, see host/device-model.ts): until then no queue state exists for a reset to
+   * drop, and the reset completes without an ACK.
+   */
+  ATTACHED: 24,
   /** Statistics, see STAT_NAMES. */
   STATS: 32,
   LENGTH: 48,

@@ -66,6 +66,9 @@ export class VirtioNetDataPath {
     this.log = new GuestLog('virtio-net', log);
     this.queues = [new SplitQueue(ram, this.log, 'receiveq'), new SplitQueue(ram, this.log, 'transmitq')];
     backend.onReceive = (frame) => this.receive(frame);
+    // From here on a reset waits for this data path's ACK; its first poll applies the block as the
+    // driver has left it (queues set up and DRIVER_OK before it started included).
+    Atomics.store(block, CB.ATTACHED, 1);
   }
 
   /** Do everything pending. Returns true if work may remain (call again soon). */

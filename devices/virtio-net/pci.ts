@@ -268,10 +268,13 @@ export class VirtioNetPci extends PciFunction {
     this.resetSeq = Atomics.load(this.block, CB.SEQ);
   }
 
-  /** Device status as the driver sees it: a reset completes once the data path has let go. */
+  /**
+   * Device status as the driver sees it: a reset completes once the data path has let go (at once
+   * while no data path has started).
+   */
   private deviceStatus(): number {
     if (this.resetSeq >= 0) {
-      if (Atomics.load(this.block, CB.ACK) !== this.resetSeq) return this.statusBeforeReset;
+      if (Atomics.load(this.block, CB.ATTACHED) !== 0 && Atomics.load(this.block, CB.ACK) !== this.resetSeq) return this.statusBeforeReset;
       this.resetSeq = -1;
     }
     return this.status;

@@ -24,14 +24,16 @@ const COMMON = { DFSELECT: 0x00, DF: 0x04, GFSELECT: 0x08, GF: 0x0c, MSIX: 0x10,
 /**
  * A Machine with the card; `remote`: the data path's channels and RAM are shared as for a worker,
  * and the data path runs here only when `pump()` says (then the CPU side consumes its signals).
+ * `'late'`: shared too, with no data path until `attach()` (a worker started after the boot).
  */
-function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio', remote = false) {
+function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio', remote: boolean | 'late' = false) {
   const sent: Uint8Array[] = [];
   const backend: NetBackend = { send: (f) => { sent.push(f.slice()); }, onReceive: null, close: () => {} };
   const m = remote
     ? new Machine({ clock: 'realtime', memoryMiB: 4, sharedRam: true, virtioNet: { placement: 'remote', notify: notifyMode } })
     : new Machine({ clock: 'virtual', memoryMiB: 4, virtioNet: { backend, notify: notifyMode } });
-  const dp = remote ? remoteDataPath(m.virtioNet!.remote!, backend, () => {}).dataPath : null;
+  let dp = remote === true ? remoteDataPath(m.virtioNet!.remote!, backend, () => {}).dataPath : null;
+  const attach = () => { dp = remoteDataPath(m.virtioNet!.remote!, backend, () => {}).dataPath; };
   const pump = () => { if (dp) { while (dp.poll()); m.injector.poll(); } };
   const msis: [number, number][] = [];
   const router = m.chips.router;
@@ -90,7 +92,7 @@ function machine(notifyMode: 'mmio' | 'hypercall' = 'mmio', remote = false) {
   };
   const postRx = () => { const r = rings[0]!; r.setDesc(0, 0x120000, 2048, F_WRITE); r.offer(0); };
   const routes = () => [0, 1, 2].map((v) => router.getRoute(MSIX_GSI + v));
-  return { m, sent, backend, msis, line, gsi, cfg, cfgw, caps, common, notify, isr, device, msixCap, msixBar, rd, wr, rings, bringUp, msixEntry, tx, postRx, pump, routes };
+  return { m, sent, backend, msis, line, gsi, cfg, cfgw, caps, common, notify, isr, device, msixCap, msixBar, rd, wr, rings, bringUp, msixEntry, tx, postRx, pump, attach, routes };
 }
 
 test('config space: 1AF4:1041 class 020000, INTA, virtio capabilities in BAR4, MSI-X with 3 vectors', () => {
@@ -147,6 +149,33 @@ test('reset: status 0, queues and vectors back to their defaults', () => {
   // A vector the function lacks reads back as NO_VECTOR.
   t.wr(t.common + COMMON.QVECTOR, 2, 7);
   assert.is(t.rd(t.common + COMMON.QVECTOR, 2), 0xffff);
+});
+
+test('worker placement, data path started late: resets complete without it; once started it serves the queues as the driver left them, and a reset waits for its ACK', () => {
+  const t = machine('mmio', 'late');
+  t.cfgw(t.msixCap.at + 2, 2, 0x8000);
+  [0x40, 0x41, 0x42].forEach((v, i) => t.msixEntry(i, v));
+  // bringUp starts with a reset and goes on only as a driver would: nothing has to answer it.
+  t.bringUp([0, 1, 2]);
+  assert.is(t.rd(t.common + COMMON.STATUS, 1), 0xf, 'DRIVER_OK with no data path');
+  t.postRx();
+  t.tx();
+  t.pump();
+  assert.is(t.sent.length, 0, 'nothing moves before a data path starts');
+  // The notifications wait in their channels; the frame queued before it started goes out.
+  t.attach();
+  t.pump();
+  assert.is(t.sent.length, 1);
+  assert.equal(t.rings[1]!.takeUsed(), [[0, 0]]);
+  assert.equal(t.msis.map(([, d]) => d), [0x42]);
+  t.backend.onReceive!(new Uint8Array(60).fill(7));
+  t.pump();
+  assert.equal(t.rings[0]!.takeUsed(), [[0, 72]], 'the receive buffer posted before it started');
+  // Now a reset is over only when the data path has let go of its queues.
+  t.wr(t.common + COMMON.STATUS, 1, 0);
+  assert.is(t.rd(t.common + COMMON.STATUS, 1), 0xf, 'the reset is not over before the data path acknowledges it');
+  t.pump();
+  assert.is(t.rd(t.common + COMMON.STATUS, 1), 0);
 });
 
 test('MSI-X: TX by MMIO notify, RX from the backend; per-queue vectors, NO_VECTOR, mask and PBA', () => {
