@@ -12,3 +12,7 @@ export interface GuestPaths {
 export function cacheRoot(): string;
 export function cachedGuest(): GuestPaths | null;
 export function ensureGuest(opts?: { quiet?: boolean }): Promise<GuestPaths>;
+/** What is wrong with a kernel .config against the fragment (empty: nothing). */
+export function configProblems(config: string, fragment: string, symbols: Set<string>): string[];
+/** Every option name the Kconfig files of a kernel source tree define. */
+export function kconfigSymbols(tree: string): Set<string>;

@@ -157,7 +157,8 @@ export async function ensureGuest({ quiet = false } = {}) {
       await make(['tinyconfig']);
       await cmd(join(src, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', obj, join(obj, '.config'), FRAGMENT], logFile, { cwd: src });
       await make(['olddefconfig']);
-      checkConfig(readFileSync(join(obj, '.config'), 'utf8'));
+      const bad = configProblems(readFileSync(join(obj, '.config'), 'utf8'), readFileSync(FRAGMENT, 'utf8'), kconfigSymbols(src));
+      if (bad.length) throw new Error(`ts86 guest: kernel configuration is not what ${FRAGMENT} asks for:\n  ${bad.join('\n  ')}`);
     });
     // bzImage depends on vmlinux: one make builds both.
     await step('compile kernel (make -j2 bzImage)', log, () => make(['-j2', 'bzImage'], { progress: quiet ? null : log }));
@@ -244,27 +245,44 @@ async function unpackSource(logFile) {
   return { tree, key };
 }
 
-/** Every option the fragment sets must survive olddefconfig (a missing dependency drops it silently). */
-function checkConfig(config) {
-  const have = new Map();
-  for (const line of config.split('\n')) {
-    let m = /^CONFIG_(\w+)=(.*)$/.exec(line);
-    if (m) have.set(m[1], m[2]);
-    else if ((m = /^# CONFIG_(\w+) is not set$/.exec(line))) have.set(m[1], 'n');
-  }
-  const wanted = new Map();
-  for (const line of readFileSync(FRAGMENT, 'utf8').split('\n')) {
-    let m = /^CONFIG_(\w+)=(.*)$/.exec(line);
-    if (m) wanted.set(m[1], m[2]);
-    else if ((m = /^# CONFIG_(\w+) is not set$/.exec(line))) wanted.set(m[1], 'n');
-  }
+/**
+ * What is wrong with a kernel configuration against the fragment: an option the fragment sets
+ * that olddefconfig dropped (a missing dependency drops it silently), one the kernel's Kconfig does
+ * not have (a "not set" line for it would otherwise pass unnoticed), a required option not set to y.
+ */
+export function configProblems(config, fragment, symbols) {
+  const parse = (text) => {
+    const opts = new Map();
+    for (const line of text.split('\n')) {
+      let m = /^CONFIG_(\w+)=(.*)$/.exec(line);
+      if (m) opts.set(m[1], m[2]);
+      else if ((m = /^# CONFIG_(\w+) is not set$/.exec(line))) opts.set(m[1], 'n');
+    }
+    return opts;
+  };
+  const have = parse(config), wanted = parse(fragment);
   const bad = [];
-  for (const opt of REQUIRED) if (wanted.get(opt) !== 'y') bad.push(`CONFIG_${opt}=y missing from ${FRAGMENT}`);
+  for (const opt of REQUIRED) if (wanted.get(opt) !== 'y') bad.push(`CONFIG_${opt}=y missing from the fragment`);
   for (const [opt, v] of wanted) {
+    if (!symbols.has(opt)) { bad.push(`CONFIG_${opt}: no such option in this kernel's Kconfig`); continue; }
     const got = have.get(opt) ?? 'n';
     if (got !== v) bad.push(`CONFIG_${opt}: wanted ${v}, .config has ${got}`);
   }
-  if (bad.length) throw new Error(`ts86 guest: kernel configuration is not what the fragment asks for:\n  ${bad.join('\n  ')}`);
+  return bad;
+}
+
+/** Every option name the Kconfig files of a kernel source tree define. */
+export function kconfigSymbols(tree) {
+  const symbols = new Set();
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) { if (!e.name.startsWith('.')) walk(join(dir, e.name)); continue; }
+      if (!e.name.startsWith('Kconfig')) continue;
+      for (const m of readFileSync(join(dir, e.name), 'utf8').matchAll(/^\s*(?:menu)?config\s+(\w+)/gm)) symbols.add(m[1]);
+    }
+  };
+  walk(tree);
+  return symbols;
 }
 
 function busyboxBinary() {
