@@ -32,10 +32,13 @@ function nodeOptions(): { blob: string; others: string[] } {
  * Sources changed since the snapshot was built, or the tree moved since (the snapshot's paths
  * point into where it was built): the tree's ts86.mjs rebuilds the snapshot and runs the CLI from
  * a fresh bundle, in a child with the same node settings. This process only waits, passing on the
- * signals a terminal does not send to the whole process group.
+ * signals a terminal does not send to the whole process group. A SIGKILL cannot be passed on: the
+ * child also holds the read end of a pipe only this process writes to, and exits when it closes.
  */
 function runRebuilt(dist: string, nodeArgs: string[], args: string[]): void {
-  const child = spawn(process.execPath, [...nodeArgs, join(dist, '..', 'host', 'bin', 'ts86.mjs'), ...args], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, '..', 'host', 'bin', 'ts86.mjs'), ...args], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env: { ...process.env, TS86_PARENT_PIPE: '3' },
+  });
   process.on('SIGINT', () => {}); // a terminal's Ctrl-C reaches the child itself
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {

@@ -57,7 +57,7 @@ test('bad input from the snapshot: one line, status 2, as from the ES module CLI
   assert.is(snap.stderr, esm.stderr);
 });
 
-test('a moved tree, then a changed source: the CLI rebuilds the snapshot each time and runs the current code', () => {
+test('a moved tree, then a changed source: the CLI rebuilds the snapshot each time and runs the current code', async () => {
   // A copy of the tree, so the real one's build is left alone.
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'ts86-snapshot-')));
   try {
@@ -89,6 +89,16 @@ test('a moved tree, then a changed source: the CLI rebuilds the snapshot each ti
     r = help();
     assert.match(r.stdout, /^usage: ts86 \[options\] \(changed\)/, 'the new snapshot holds the change');
     assert.is(statSync(blob).mtimeMs, rebuilt, 'and runs without a rebuild');
+    // Stale again, a guest that runs until killed: SIGKILL to the snapshot's process (as the bench
+    // ends a boot) takes the rebuilt CLI in its child down too, so the caller's pipe closes.
+    const later2 = new Date(rebuilt + 1);
+    utimesSync(cli, later2, later2);
+    const child = spawn(process.execPath, ['--snapshot-blob', blob, '--', '--kernel', build('chatter', 'flat'), '--clock', 'virtual'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise((res) => child.stdout.once('data', res));
+    const closed = new Promise<boolean>((res) => { child.on('close', () => res(true)); setTimeout(() => res(false), 15_000); });
+    child.kill('SIGKILL');
+    child.stdout.resume();
+    assert.ok(await closed, 'the rebuilt CLI went with the process that started it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
