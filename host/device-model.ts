@@ -44,9 +44,9 @@ export function startVirtioNetWorker(remote: RemoteDataPath, net: NetOptions, lo
  * holds nothing on the host until the guest sends, so its worker starts when the guest first halts
  * (booted and waiting) or first notifies its transmit queue, whichever comes first; until then
  * resets complete without it and the queues' notifications wait in their channels. A worker
- * starting during the boot took ~50 ms of it: its start-up runs on the CPU that V8's optimizing
- * compiler uses for the interpreter. Forwarded ports, a capture file and a switch connection are
- * set up at once, as asked.
+ * starting during the boot cost it ~25 ms: its start-up takes ~60 ms of the CPU that V8's
+ * optimizing compiler uses for the interpreter then. Forwarded ports, a capture file and a switch
+ * connection are set up at once, as asked.
  */
 export class VirtioNetWorkerStart {
   worker: DataPathWorker | null = null;
