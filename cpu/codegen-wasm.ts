@@ -37,11 +37,13 @@ import {
  * The state area (Int32Array indices at CORE.state): lazy flags; where the last region left (EIP,
  * side exit, kept EIP, stop, its id); the running region's budget; what regions check at entry
  * (`Modes`, CS base);
- * the segment windows (base, read low/high, write low/high per segment) and their generation.
+ * the segment windows (base, read low/high, write low/high per segment) and their generation; the
+ * segment selectors (from SEL0, for PUSH Sreg).
  */
 const enum S { Fl, Lm, Lk, La, Lb, Lr, Lt, Pc, Xo, Keep, Stop, Id, Lim, Modes, CsBase, SegGen, Seg0 }
+const SEL0 = S.Seg0 + 5 * 6;
 /** Int32 slots of the state area. */
-export const STATE_SLOTS = S.Seg0 + 5 * 6;
+export const STATE_SLOTS = SEL0 + 6;
 /**
  * Bits of S.Modes besides the flat-segment bits (CPU.flatSegs): CS has a 4 GiB limit, SS is 32-bit,
  * privileged (real mode or CPL 0: CLI and POPF's IF need no check), CPL 3 (the TLB permission bits
@@ -312,13 +314,17 @@ function setReg8(c: Code, r: number, v: Ex): void {
   else c.set(R0 + r - 4, or(and(reg(r - 4), k32(-65281)), shl(and(v, k32(255)), k32(8))));
 }
 
-/** The 32-bit effective address from the register locals, or null for forms left to the handler. */
-function eaEx(ins: Insn): Ex | null {
+/**
+ * The 32-bit effective address from the register locals, or null for forms left to the handler;
+ * `espDelta` is added to ESP where the address uses it (POP r/m addresses with ESP already moved).
+ */
+function eaEx(ins: Insn, espDelta = 0): Ex | null {
   const d = ins.disp | 0;
+  const r = (x: number): Ex => (x === 4 && espDelta !== 0 ? add(reg(4), k32(espDelta)) : reg(x));
   if (ins.ea === eaDisp) return k32(d);
-  if (ins.ea === eaBase) return add(reg(ins.base), k32(d));
-  if (ins.ea === eaBaseIndex) return add(add(reg(ins.base), shl(reg(ins.index), k32(ins.scale))), k32(d));
-  if (ins.ea === eaIndex) return add(shl(reg(ins.index), k32(ins.scale)), k32(d));
+  if (ins.ea === eaBase) return add(r(ins.base), k32(d));
+  if (ins.ea === eaBaseIndex) return add(add(r(ins.base), shl(r(ins.index), k32(ins.scale))), k32(d));
+  if (ins.ea === eaIndex) return add(shl(r(ins.index), k32(ins.scale)), k32(d));
   return null;
 }
 
@@ -430,6 +436,26 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
       const v = em.read(Seg.SS, reg(5), 4);
       c.set(R0 + 4, add(reg(5), k32(4)));
       c.set(R0 + 5, get(v));
+      return fs;
+    }
+    // POP r/m32: the destination address is computed with ESP already moved, and ESP moves only
+    // once the store succeeded (a side exit leaves it as it was).
+    if (f === O.popRm) {
+      const to = ins.mem ? eaEx(ins, 4) : null;
+      if (ins.mem && to === null) return null;
+      const v = em.read(Seg.SS, reg(4), 4);
+      if (ins.mem) em.write(ins.seg, to!, 4, get(v));
+      c.set(R0 + 4, add(reg(4), k32(4)));
+      if (!ins.mem) c.set(R0 + ins.rm, get(v));
+      return fs;
+    }
+    // PUSH Sreg writes only the selector's word of the new slot (as the interpreter, and P6 and
+    // later, do); inlined where SS is flat (no limit check of the whole slot to make).
+    if (f === O.pushSeg && ins.reg < 6 && (em.cpu.flatSegs & (1 << Seg.SS)) !== 0) {
+      const sp = em.tmp();
+      c.set(sp, sub(reg(4), k32(4)));
+      em.write(Seg.SS, get(sp), 2, em.st(SEL0 + ins.reg));
+      c.set(R0 + 4, get(sp));
       return fs;
     }
   }
@@ -685,6 +711,26 @@ function inlineInsn(em: Emitter, ins: Insn, fs: FlagState, stack32: boolean, dea
     }
     if (shiftCl) { c.end(); return UNKNOWN; }
     return after;
+  }
+
+  // SHLD/SHRD r32, r32 by an immediate or by CL (a zero count changes nothing, flags included).
+  if ((f === O.shldImm || f === O.shldCl) && ins.size === 4 && !ins.mem) {
+    const cl = f === O.shldCl;
+    if (!cl && (ins.imm & 31) === 0) return fs;
+    const n = em.tmp(), d = em.tmp(), r = em.tmp();
+    if (cl) { c.set(n, and(reg(1), k32(31))); c.if(get(n)); } else c.set(n, k32(ins.imm & 31));
+    c.set(d, reg(ins.rm));
+    const inv = sub(k32(32), get(n));
+    c.set(r, ins.op === 0 ? or(shl(get(d), get(n)), shrU(reg(ins.reg), inv)) : or(shrU(get(d), get(n)), shl(reg(ins.reg), inv)));
+    c.set(R0 + ins.rm, get(r));
+    if (!dead) {
+      const cf = em.tmp();
+      c.set(cf, and(ins.op === 0 ? shrU(get(d), inv) : shrU(get(d), sub(get(n), k32(1))), k32(1)));
+      em.setLogic(get(r), 31);
+      c.set(FL, or(or(get(FL), get(cf)), shl(shrU(xor(get(r), get(d)), k32(31)), k32(11))));
+    }
+    if (cl) { c.end(); return UNKNOWN; }
+    return dead ? fs : UNKNOWN;
   }
 
   // Multiplication.
@@ -1119,6 +1165,7 @@ function syncModes(c: CPU, st: Int32Array): void {
     for (let seg = 0; seg < 6; seg++) {
       const b = S.Seg0 + 5 * seg;
       st[b] = c.segBase[seg]!; st[b + 1] = c.segRLo[seg]!; st[b + 2] = c.segRHi[seg]!; st[b + 3] = c.segWLo[seg]!; st[b + 4] = c.segWHi[seg]!;
+      st[SEL0 + seg] = c.sel[seg]!;
     }
   }
 }

@@ -381,6 +381,8 @@ function flagUse(ins: Insn): { r: number; w: number } | null {
   // A count of zero leaves the flags alone: neither read nor written for sure.
   if (f === O.shiftCl && ins.size === 4 && ins.op !== 2 && ins.op !== 3) return { r: 0, w: 0 };
   if (f === O.btImm && ins.op === 0 && ins.size === 4) return { r: 0, w: CF };
+  if (f === O.shldImm && ins.size === 4) return { r: 0, w: (ins.imm & 31) !== 0 ? ARITH : 0 };
+  if (f === O.shldCl && ins.size === 4) return { r: 0, w: 0 };
   let cc = O.CMOVCC32_RR.indexOf(f);
   if (cc < 0) cc = O.SETCC_R.indexOf(f);
   if (cc < 0) cc = O.JCC32.indexOf(f);

@@ -1,6 +1,6 @@
 // The code generator against the interpreter: long seeded random programs (ALU, shifts, multiply
 // and divide, memory through paging with a not-present and a read-only page, stack, string steps
-// and short REP runs, PUSHF/POPF/CLI/STI, segment reloads, bit tests, CMPXCHG, forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
+// and short REP runs, PUSHF/POPF/CLI/STI, segment reloads, PUSH Sreg, POP r/m, SHLD/SHRD, bit tests, CMPXCHG, forward branches, counted loops, calls, self-modifying stores, faults) run on three CPUs in
 // lockstep: interpreted only, compiled from the first run (threshold 0) and compiled once warm
 // (threshold 3). After every slice of a random number of instructions, the instruction count, EIP,
 // registers, EFLAGS and halt state must be identical; at the end, all of RAM the programs touch.
@@ -66,7 +66,7 @@ class Gen {
     const op = this.int(8), d = this.dst(), s = this.src(), d8 = this.d8();
     const mem = 0x40 | 3; // [ebx + d8]
     if (this.r() < 0.003) return this.faulty();
-    switch (this.int(36)) {
+    switch (this.int(37)) {
       case 0: case 1: return [op * 8 + 1, 0xc0 | (s << 3) | d];
       case 2: return [op * 8 + 3, 0xc0 | (d << 3) | s];
       case 3: return [0x83, 0xc0 | (op << 3) | d, this.int(256)];
@@ -135,6 +135,13 @@ class Gen {
         [0x66, 0x83, mem | (op << 3), d8, this.int(256)], [0x66, 0x81, mem | (op << 3), d8, this.int(256), this.int(256)],
         [0x66, op * 8 + 1, mem | (s << 3), d8], [0x66, op * 8 + 3, mem | (d << 3), d8], [0x66, op * 8 + 5, this.int(256), this.int(256)],
         [0x66, this.pick([0x89, 0x8b]), 0xc0 | (s << 3) | d], [0x66, 0xb8 + d, this.int(256), this.int(256)],
+      ]);
+      case 36: return this.pick([ // SHLD/SHRD by imm8 and CL; PUSH Sreg (the slot's high word stays); POP r/m32
+        [0x0f, this.pick([0xa4, 0xac]), 0xc0 | (s << 3) | d, this.int(40)],
+        [0x0f, this.pick([0xa5, 0xad]), 0xc0 | (s << 3) | d],
+        [this.pick([0x06, 0x1e]), 0x58 + d], [0x0f, this.pick([0xa0, 0xa8]), 0x58 + d],
+        [0x50 + s, 0x8f, mem, d8],
+        [0x50 + s, 0x8f, 0x44, 0x24, this.pick([0xfc, 0xf8])], // POP [ESP-4/-8]: addressed with ESP already moved
       ]);
       default: return [0x90];
     }
