@@ -146,7 +146,8 @@ class Decoder {
     if (page !== this.lastPage) {
       this.lastPage = page;
       const phys = this.cpu.translate(lin, false, this.cpu.cpl === 3) >>> 12;
-      if (!this.pages.includes(phys)) this.pages.push(phys);
+      // A new array (the one-page list is shared); a block spans two pages at most.
+      if (!this.pages.includes(phys)) this.pages = Array.of(this.pages[0]!, phys);
     }
     this.pos++;
     return this.cpu.readLin8(lin);
@@ -165,7 +166,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   D.cpu = cpu; D.lin = lin; D.pos = 0; D.startEip = cpu.eip; D.csLimit = cpu.segLimit[Seg.CS]!;
   // Not an array literal: its allocation site would let V8 switch these long-lived arrays to old-
   // space allocation mid-boot, throwing away the optimized decoder each time (twice a boot).
-  D.pages = Array.of(phys >>> 12); D.lastPage = lin >>> 12;
+  D.pages = onePage(phys >>> 12); D.lastPage = lin >>> 12;
   const insns: Insn[] = [];
   const startPage = lin >>> 12;
   for (;;) {
@@ -179,7 +180,7 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
       // A fault while decoding a later instruction just ends the block before it; the fault
       // is raised for real when execution reaches that instruction.
       if (e !== FAULT || insns.length === 0) throw e;
-      D.pages.length = savedPages;
+      if (savedPages === 1) D.pages = onePage(D.pages[0]!);
       break;
     }
     ins.end = D.pos;
@@ -194,6 +195,19 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
   cpu.addBlock(block);
   if (cpu.compileThreshold === 0) compileRegion(cpu, block, D.startEip);
   return block;
+}
+
+/**
+ * The page list of a block on one physical page, shared by all such blocks of that page (never
+ * written: a block that reaches into a second page gets a list of its own). One array per block
+ * cost a tenth of decoding: `Array.of` is a call into the engine's runtime, and an array literal
+ * has an allocation site (see decodeBlock).
+ */
+const ONE_PAGE = new Map<number, number[]>();
+function onePage(page: number): number[] {
+  let l = ONE_PAGE.get(page);
+  if (l === undefined) { l = Array.of(page); ONE_PAGE.set(page, l); }
+  return l;
 }
 
 /**
