@@ -173,14 +173,15 @@ export function decodeBlock(cpu: CPU, lin: number, phys: number, key: number): B
     const ins = new Insn();
     D.insStart = D.pos; D.modrm = 0;
     let ends: boolean;
-    const savedPages = D.pages.length;
     try {
       ends = decodeInsn(cpu, ins);
     } catch (e) {
       // A fault while decoding a later instruction just ends the block before it; the fault
-      // is raised for real when execution reaches that instruction.
+      // is raised for real when execution reaches that instruction. Those before it all lie on
+      // the first page (the loop ends after one that reaches into the next): the block keeps
+      // that page's list.
       if (e !== FAULT || insns.length === 0) throw e;
-      if (savedPages === 1) D.pages = onePage(D.pages[0]!);
+      D.pages = onePage(D.pages[0]!);
       break;
     }
     ins.end = D.pos;
